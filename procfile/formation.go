@@ -8,8 +8,7 @@ import (
 	"strings"
 )
 
-// MaxPort is the highest port an Instance may get; the lowest is 1.
-const MaxPort = 65535
+const maxPort = 65535
 
 // A Formation says how many instances of each type to run. The zero
 // Formation runs nothing; ParseFormation("") gives the default, one of each.
@@ -155,7 +154,7 @@ func (i Instance) Label() string {
 // whole Procfile, so a type's ports do not depend on which others run. A
 // name in f.Counts that p does not define is an error
 // (`unknown process type "wbe" (Procfile has web, worker)`), as is any port
-// outside 1-MaxPort (`port 70000 for web.1 is outside 1-65535`); both are
+// outside 1-65535 (`port 70000 for web.1 is outside 1-65535`); both are
 // found before anything is allocated for the instances.
 func Instances(p *Procfile, f Formation, basePort int) ([]Instance, error) {
 	var unknown []string
@@ -177,14 +176,14 @@ func Instances(p *Procfile, f Formation, basePort int) ([]Instance, error) {
 			continue
 		}
 		first := add(basePort, 100*pos)
-		if first < 1 || first > MaxPort {
+		if first < 1 || first > maxPort {
 			return nil, portError(first, e.Name, 1)
 		}
-		if n-1 > MaxPort-first {
-			// The first copy past MaxPort, rather than the last copy,
+		if n-1 > maxPort-first {
+			// The first copy past maxPort, rather than the last copy,
 			// whose port may not even fit in an int.
-			num := MaxPort - first + 2
-			return nil, portError(MaxPort+1, e.Name, num)
+			num := maxPort - first + 2
+			return nil, portError(maxPort+1, e.Name, num)
 		}
 		total += n
 	}
@@ -205,7 +204,7 @@ func Instances(p *Procfile, f Formation, basePort int) ([]Instance, error) {
 }
 
 func portError(port int, name string, num int) error {
-	return fmt.Errorf("port %d for %s.%d is outside 1-%d", port, name, num, MaxPort)
+	return fmt.Errorf("port %d for %s.%d is outside 1-%d", port, name, num, maxPort)
 }
 
 // add saturates instead of wrapping, so that an absurd base port is still

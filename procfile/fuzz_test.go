@@ -110,7 +110,7 @@ func FuzzParseFormation(f *testing.F) {
 			return
 		}
 		for _, in := range ins {
-			if in.Port < 1 || in.Port > MaxPort {
+			if in.Port < 1 || in.Port > maxPort {
 				t.Fatalf("%s: port %d", in.Label(), in.Port)
 			}
 		}

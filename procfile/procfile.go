@@ -63,7 +63,8 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 // An entry line ending in an odd number of backslashes continues on the next
 // line as in the shell: the backslash and the newline are removed and the
 // next line, indentation included, is appended; such entries are listed in
-// Continued.
+// Continued. The rule does not look at quotes: a backslash ending a line
+// inside single quotes continues it too, where the shell would keep both.
 //
 // A UTF-16 file, any other line, an empty command, a repeated name and a
 // file without entries are *ParseError values. An error reading r is
