@@ -49,6 +49,9 @@ const (
 	msgEmptyName    = `missing variable name before "="`
 	msgNUL          = `contains a NUL byte (is the file UTF-16?)`
 	msgUTF16        = `file is UTF-16; save it as UTF-8`
+
+	// hintQuoted may follow msgExpected or msgBadName.
+	hintQuoted = ` (a value quoted on line %d ends on this line)`
 )
 
 // Load reads files in order and returns their variables; when several files
@@ -157,15 +160,32 @@ func parse(data []byte, path string) (map[string]string, error) {
 }
 
 // normalize strips a UTF-8 byte-order mark (godotenv would take it as part
-// of the first key), turns CRLF into LF (godotenv does too, but line numbers
-// are counted here on the same bytes it parses), and adds a final newline if
-// missing: without one, godotenv takes a last line with no "=" as the value
-// of the key "", where with one it reports the line as malformed.
+// of the first key), adds a final newline if missing (without one, godotenv
+// takes a last line with no "=" as the value of the key "", where with one
+// it reports the line as malformed), and drops every CR before a newline
+// (or the end).
+// godotenv turns CRLF into LF itself, but once only, so "\r\r\n" would still
+// hold a CRLF that it sees differently from the line counting here; the
+// result has none, so godotenv parses exactly these bytes.
 func normalize(data []byte) []byte {
-	src := bytes.TrimPrefix(data, []byte("\ufeff"))
-	src = bytes.ReplaceAll(src, []byte("\r\n"), []byte("\n"))
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	src := make([]byte, 0, len(data)+1)
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\r' {
+			src = append(src, data[i])
+			continue
+		}
+		j := i
+		for j < len(data) && data[j] == '\r' {
+			j++
+		}
+		if j < len(data) && data[j] != '\n' { // at the end, a newline follows
+			src = append(src, data[i:j]...)
+		}
+		i = j - 1
+	}
 	if len(src) > 0 && src[len(src)-1] != '\n' {
-		src = append(src, '\n') // ReplaceAll returned a copy: data is untouched
+		src = append(src, '\n')
 	}
 	return src
 }
@@ -197,15 +217,7 @@ func locate(src []byte) (int, string) {
 		if !parses(withQuote(src, q)) {
 			continue
 		}
-		// S's opening quote follows "=", ":" or a space and every later q is
-		// escaped, or it would have closed S: so it is the last unescaped q.
-		open := -1
-		for i := len(src) - 1; i > 0; i-- {
-			if src[i] == q && src[i-1] != '\\' {
-				open = i
-				break
-			}
-		}
+		open := openQuote(src, q)
 		if open < 0 {
 			return lineAt(src, len(src)-1), msgUnterminated
 		}
@@ -232,10 +244,37 @@ func locate(src []byte) (int, string) {
 	// statements before S end on or before line L, so they still parse.
 	line := src[lineStart(ends, l-1):ends[l-1]]
 	mended := append(src[:ends[l-1]:ends[l-1]], "=x\n"...)
+	msg := msgBadName
 	if !bytes.ContainsAny(line, "=:") || parses(mended) {
-		return l, msgExpected
+		msg = msgExpected
 	}
-	return l, msgBadName
+	// When line L closes a value quoted on an earlier line, the real mistake
+	// is usually a missing closing quote up there: say where it opened.
+	if l > 1 {
+		p := src[:ends[l-2]+1]
+		for _, q := range []byte{'"', '\''} {
+			if !parses(p) && parses(withQuote(p, q)) {
+				if open := openQuote(p, q); open >= 0 {
+					msg += fmt.Sprintf(hintQuoted, lineAt(src, open))
+				}
+				break
+			}
+		}
+	}
+	return l, msg
+}
+
+// openQuote returns the offset of the quote that opens the value left
+// unterminated at the end of src, where q is its quote character, or -1.
+// That quote follows "=", ":" or a space, and every later q is escaped, or
+// it would have closed the value: so it is the last unescaped q.
+func openQuote(src []byte, q byte) int {
+	for i := len(src) - 1; i > 0; i-- {
+		if src[i] == q && src[i-1] != '\\' {
+			return i
+		}
+	}
+	return -1
 }
 
 // locateEmptyName returns the line of the first statement whose name is

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"maps"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,11 +51,12 @@ func FuzzParse(f *testing.F) {
 		if pe.Path != "f.env" || pe.Line < 1 || pe.Line > max(lines, 1) {
 			t.Fatalf("parse(%q): %v: line outside 1..%d", data, err, lines)
 		}
-		switch pe.Msg {
-		case msgExpected, msgBadName, msgUnterminated, msgEmptyName, msgNUL, msgUTF16:
-		default:
-			if _, ok := strings.CutPrefix(pe.Msg, msgUnterminated+" for "); !ok {
-				t.Fatalf("parse(%q): unknown message %q", data, pe.Msg)
+		if !knownMessage.MatchString(pe.Msg) {
+			t.Fatalf("parse(%q): unknown message %q", data, pe.Msg)
+		}
+		if m := hintLine.FindStringSubmatch(pe.Msg); m != nil {
+			if n, _ := strconv.Atoi(m[1]); n >= pe.Line {
+				t.Fatalf("parse(%q) = %v: the quote must open before the line", data, err)
 			}
 		}
 		if special {
@@ -78,6 +80,16 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// knownMessage matches every message parse may give; the only free text in
+// it is a key (no "=" and no newline), never a value.
+var knownMessage = regexp.MustCompile(`^(` +
+	regexp.QuoteMeta(msgUnterminated) + `( for [^=\n]+)?|` +
+	`(` + regexp.QuoteMeta(msgExpected) + `|` + regexp.QuoteMeta(msgBadName) + `)` +
+	`( \(a value quoted on line [1-9][0-9]* ends on this line\))?|` +
+	regexp.QuoteMeta(msgEmptyName) + `|` + regexp.QuoteMeta(msgNUL) + `|` + regexp.QuoteMeta(msgUTF16) + `)$`)
+
+var hintLine = regexp.MustCompile(`quoted on line ([0-9]+)`)
 
 // godotenvLine derives the line of a name error from godotenv's message,
 // which quotes the whole rest of the file from the failing statement. Only
