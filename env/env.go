@@ -163,10 +163,10 @@ func parse(data []byte, path string) (map[string]string, error) {
 // of the first key), adds a final newline if missing (without one, godotenv
 // takes a last line with no "=" as the value of the key "", where with one
 // it reports the line as malformed), and drops every CR before a newline
-// (or the end).
-// godotenv turns CRLF into LF itself, but once only, so "\r\r\n" would still
-// hold a CRLF that it sees differently from the line counting here; the
-// result has none, so godotenv parses exactly these bytes.
+// or the end. godotenv turns CRLF into LF itself, but in one pass, so
+// "\r\r\n" would still hold a CRLF that it reads differently from the line
+// counting here; the result holds none, so godotenv parses exactly these
+// bytes.
 func normalize(data []byte) []byte {
 	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	src := make([]byte, 0, len(data)+1)
