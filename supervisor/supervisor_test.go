@@ -158,7 +158,7 @@ func alive(pid int) bool { return unix.Kill(pid, 0) == nil }
 
 func TestExitCodeStopsTheRest(t *testing.T) {
 	h := start(t, 5*time.Second,
-		"echo $$ > a.pid; exec sleep 100",
+		"echo $$ > a.tmp; mv a.tmp a.pid; exec sleep 100",
 		"while [ ! -e a.pid ]; do sleep 0.01; done; exit 3")
 	code := h.wait()
 	if code != 3 {
