@@ -1,0 +1,168 @@
+package logmux
+
+import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// jsonTime is RFC 3339 with a fixed number of sub-second digits, so that
+// lines sort as text.
+const jsonTime = "2006-01-02T15:04:05.000000Z07:00"
+
+// systemLabel labels procman's own lines in text mode (foreman's word).
+const systemLabel = "system"
+
+// appendPrefix appends "15:04:05 web.1  | ", colouring all but the last
+// space.
+func (m *Mux) appendPrefix(dst []byte, now time.Time, label, on, off string) []byte {
+	dst = append(dst, on...)
+	if m.opts.Timestamps {
+		dst = now.AppendFormat(dst, m.layout)
+		dst = append(dst, ' ')
+	}
+	dst = append(dst, label...)
+	for i := len(label); i < m.width; i++ {
+		dst = append(dst, ' ')
+	}
+	dst = append(dst, " |"...)
+	dst = append(dst, off...)
+	return append(dst, ' ')
+}
+
+func (m *Mux) appendTextEvent(dst []byte, now time.Time, e Event) []byte {
+	dst = m.appendPrefix(dst, now, systemLabel, m.sysOpen, m.sysClose)
+	msg := e.Msg
+	if msg == "" {
+		msg = strings.TrimSpace(e.Proc + " " + e.Kind)
+	}
+	dst = append(dst, strings.TrimRight(msg, "\n")...)
+	return append(dst, '\n')
+}
+
+// appendJSONHead appends an object up to the opening quote of its "line"
+// value; every object of one read shares it.
+func appendJSONHead(dst []byte, now time.Time, label string, pid int) []byte {
+	dst = append(dst, `{"time":"`...)
+	dst = now.UTC().AppendFormat(dst, jsonTime)
+	dst = append(dst, `","proc":"`...)
+	dst, _ = appendJSONString(dst, []byte(label))
+	dst = append(dst, `","pid":`...)
+	dst = strconv.AppendInt(dst, int64(pid), 10)
+	return append(dst, `,"stream":"output","line":"`...)
+}
+
+// appendJSONLine appends the rest of an object started by appendJSONHead.
+func appendJSONLine(dst, head, line []byte, partial bool) []byte {
+	dst = append(dst, head...)
+	dst, invalid := appendJSONString(dst, line)
+	dst = append(dst, '"')
+	if invalid {
+		dst = append(dst, `,"line_b64":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, line)
+		dst = append(dst, '"')
+	}
+	if partial {
+		dst = append(dst, `,"partial":true`...)
+	}
+	return append(dst, "}\n"...)
+}
+
+func appendJSONEvent(dst []byte, now time.Time, e Event) []byte {
+	proc := e.Proc
+	if proc == "" {
+		proc = systemLabel
+	}
+	dst = append(dst, `{"time":"`...)
+	dst = now.UTC().AppendFormat(dst, jsonTime)
+	dst = append(dst, `","proc":"`...)
+	dst, _ = appendJSONString(dst, []byte(proc))
+	dst = append(dst, '"')
+	if e.Pid != 0 {
+		dst = append(dst, `,"pid":`...)
+		dst = strconv.AppendInt(dst, int64(e.Pid), 10)
+	}
+	dst = append(dst, `,"stream":"system","event":"`...)
+	dst, _ = appendJSONString(dst, []byte(e.Kind))
+	dst = append(dst, '"')
+	if e.Signal != "" {
+		dst = append(dst, `,"signal":"`...)
+		dst, _ = appendJSONString(dst, []byte(e.Signal))
+		dst = append(dst, '"')
+	} else if e.Kind == "exited" {
+		dst = append(dst, `,"code":`...)
+		dst = strconv.AppendInt(dst, int64(e.Code), 10)
+	}
+	dst = append(dst, `,"line":"`...)
+	dst, _ = appendJSONString(dst, []byte(e.Msg))
+	return append(dst, "\"}\n"...)
+}
+
+// jsonSafe marks the ASCII bytes that go into a JSON string as they are.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s escaped for the inside of a JSON string.
+// Invalid UTF-8 becomes \ufffd and is reported, so the caller can add the
+// exact bytes.
+func appendJSONString(dst, s []byte) (_ []byte, invalid bool) {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if jsonSafe[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, `\n`...)
+			case '\r':
+				dst = append(dst, `\r`...)
+			case '\t':
+				dst = append(dst, `\t`...)
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			invalid = true
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(dst, s[start:]...), invalid
+}
+
+// runeCut returns n, or less so that p[:n] does not end inside a valid but
+// incomplete UTF-8 sequence whose rest is in p[n:].
+func runeCut(p []byte, n int) int {
+	for i := n - 1; i >= 0 && i > n-utf8.UTFMax; i-- {
+		if utf8.RuneStart(p[i]) {
+			if i > 0 && !utf8.FullRune(p[i:n]) && utf8.FullRune(p[i:min(len(p), i+utf8.UTFMax)]) {
+				return i
+			}
+			return n
+		}
+	}
+	return n
+}
