@@ -35,18 +35,69 @@ type Config struct {
 	// SIGWINCH are forwarded to every process group; SIGTSTP and SIGCONT
 	// suspend and resume the app; SIGTTIN, SIGTTOU and SIGPIPE are ignored.
 	Signals <-chan os.Signal
+
+	// Policy says what happens when a process exits on its own; the zero
+	// Policy is foreman's rule: any exit stops the app.
+	Policy Policy
+	// Release, when set, runs to completion before anything else starts;
+	// the others start only if it exits 0 (Heroku's release phase).
+	Release *Process
+	// Requests carries control requests (ps, stop, restart, scale, quit);
+	// nil when procman has no control socket.
+	Requests <-chan Request
+	// NewProcess makes instance num of a process type, for live scaling;
+	// nil disables scaling.
+	NewProcess func(name string, num int) (Process, error)
+	// Stdin, when set, is the stdin of the processes of type Attach (for
+	// `start --attach`); every other process gets an empty pipe.
+	Stdin  *os.File
+	Attach string
 }
 
-// Run starts every process, supervises them until one exits on its own or
-// a stop signal arrives, stops them all (SIGTERM to every process group,
-// then SIGKILL to whatever is left when the grace period ends), waits until
-// no child, grandchild or orphan of procman is left and all output is
-// written, and returns procman's exit status: the code of the process whose
-// exit began the stop, 128+N if it died of signal N, 128+S when procman was
-// stopped by signal S. An error means procman itself failed (a process
-// could not be started); everything started is stopped before it returns.
+// A Policy holds the lifecycle rules of a run, by process type.
+type Policy struct {
+	// CanDie names types whose exit with status 0 stops nothing; AnyCanDie
+	// extends that to every type.
+	CanDie    map[string]bool
+	AnyCanDie bool
+	// Restart names types restarted when they exit on their own, with
+	// exponential backoff; the value says when.
+	Restart map[string]RestartMode
+	// MaxRestarts is how many restarts in a row a process gets before the
+	// first-exit rule applies; negative means no limit.
+	MaxRestarts int
+	// After says which types wait for which: After["worker"] = ["web"]
+	// starts worker only once every web instance is ready. Stopping goes
+	// in the reverse order. It must be acyclic (procfile checks).
+	After map[string][]string
+	// Backoff is the first restart delay (default 1s), doubled after each
+	// restart in a row up to BackoffMax (default 30s), with ±20% jitter.
+	Backoff, BackoffMax time.Duration
+	// Steady is how long a process must stay up for its backoff to start
+	// again from Backoff (default 10s).
+	Steady time.Duration
+}
+
+// RestartMode says when a process is restarted.
+type RestartMode int
+
+// The restart modes.
+const (
+	OnFailure RestartMode = iota + 1 // after a non-zero exit or a signal
+	Always                           // after any exit
+)
+
+// Run starts every process, supervises them until one exits on its own
+// (subject to Policy) or a stop signal arrives, stops them all (SIGTERM to
+// every process group, then SIGKILL to whatever is left when the grace
+// period ends), waits until no child, grandchild or orphan of procman is
+// left and all output is written, and returns procman's exit status: the
+// code of the process whose exit began the stop, 128+N if it died of
+// signal N, 128+S when procman was stopped by signal S. An error means
+// procman itself failed (a process could not be started); everything
+// started is stopped before it returns.
 func Run(cfg Config) (int, error) {
-	if len(cfg.Processes) == 0 {
+	if len(cfg.Processes) == 0 && cfg.Release == nil {
 		return 0, errors.New("no processes to run")
 	}
 	s := newSupervisor(cfg)
@@ -60,9 +111,9 @@ type State int
 
 // The states of an instance.
 const (
-	Pending  State = iota // not started yet
+	Pending  State = iota // not started: waiting for its turn, or a restart
 	Running               // started; pid is its process group
-	Stopping              // procman sent it SIGTERM or SIGKILL
+	Stopping              // procman sent its group SIGTERM
 	Exited                // reaped; status holds how it ended
 )
 
@@ -70,23 +121,44 @@ var stateNames = [...]string{"pending", "running", "stopping", "exited"}
 
 func (s State) String() string { return stateNames[s] }
 
+// Why a process was told to stop, so that its exit is not taken for a
+// crash and the owner knows what comes next.
+type why int
+
+const (
+	notStopped  why = iota
+	appStop         // the whole app is stopping
+	userStop        // `procman stop`: stay stopped
+	userRestart     // `procman restart`: start again once exited
+	scaledDown      // `procman scale`: remove once exited
+)
+
 // A proc is the owner's record of one instance.
 type proc struct {
 	Process
-	state   State
-	pid     int // also its process group id
-	status  unix.WaitStatus
-	stopped bool // procman asked it to stop: its exit is not a crash
-	drained bool // its output reached the stream
-	// reported is set once its exit event is written; that waits for its
-	// output to drain (or for drainWait) so the last line comes first.
-	reported bool
+	state    State
+	pid      int // also its process group id
+	gen      int // counts starts, so stale events of an earlier run are ignored
+	status   unix.WaitStatus
+	why      why
+	started  time.Time
+	ready    bool
+	restarts int // restarts in a row, for backoff and MaxRestarts
+	total    int // restarts in all, for ps
+	// drained: its output reached the stream. reported: its exit event is
+	// written, which waits for the drain (or drainWait) so the last line
+	// comes first.
+	drained, reported bool
+	level             int         // stop order: higher levels stop first
+	release           bool        // the release phase
+	stopTimer         *time.Timer // a requested stop's grace
+	num               int         // the instance number, from the label
 }
 
 // A cause says why the app is stopping, and so what procman exits with.
 type cause struct {
 	code int
-	what string // for the log line
+	what string
 }
 
 // drainWait bounds how long an exit report waits for the exited process's
@@ -102,36 +174,79 @@ type supervisor struct {
 	procs []*proc
 	byPid map[int]*proc
 
-	reaper  *reaper
-	stdin   [2]*os.File // an empty pipe held open for every child's stdin
-	drained chan *proc
-	late    chan *proc // a proc's drainWait has passed
+	reaper *reaper
+	stdin  [2]*os.File // an empty pipe held open for every child's stdin
+	wake   chan func() // work for the owner from timers and probes
+	quit   chan struct{}
 
-	stopping *cause
-	killed   bool // SIGKILL already sent to everything
+	released bool   // the release phase is over (or there is none)
+	stopping *cause // the app is stopping, and why
+	level    int    // the stop level being stopped
+	killed   bool   // SIGKILL already sent to everything
 	grace    *time.Timer
 	rescan   *time.Ticker // while grace runs
-	noneLeft bool         // the reaper found no child at all since the last kill
+	noneLeft bool         // the reaper found no child at all since the last signal
 	termed   map[int]bool // orphans already sent SIGTERM
 	isInit   bool
+	levels   map[string]int // stop level by type
+	prober   *prober
 }
 
 func newSupervisor(cfg Config) *supervisor {
 	s := &supervisor{
-		cfg:     cfg,
-		byPid:   make(map[int]*proc),
-		drained: make(chan *proc, len(cfg.Processes)),
-		late:    make(chan *proc, len(cfg.Processes)),
-		termed:  make(map[int]bool),
-		isInit:  os.Getpid() == 1,
+		cfg:    cfg,
+		byPid:  make(map[int]*proc),
+		wake:   make(chan func(), 64),
+		quit:   make(chan struct{}),
+		termed: make(map[int]bool),
+		isInit: os.Getpid() == 1,
 	}
+	if cfg.Policy.Backoff <= 0 {
+		s.cfg.Policy.Backoff = time.Second
+	}
+	if cfg.Policy.BackoffMax <= 0 {
+		s.cfg.Policy.BackoffMax = 30 * time.Second
+	}
+	if cfg.Policy.Steady <= 0 {
+		s.cfg.Policy.Steady = 10 * time.Second
+	}
+	if cfg.Release != nil {
+		s.procs = append(s.procs, &proc{Process: *cfg.Release, release: true})
+	} else {
+		s.released = true
+	}
+	s.levels = stopLevels(cfg.Policy.After)
 	for _, p := range cfg.Processes {
-		s.procs = append(s.procs, &proc{Process: p})
+		s.procs = append(s.procs, s.newProc(p))
 	}
 	return s
 }
 
+// stopLevels gives each type its place in the stop order: a type that
+// others wait for stops after them.
+func stopLevels(after map[string][]string) map[string]int {
+	level := make(map[string]int)
+	var visit func(name string, depth int)
+	visit = func(name string, depth int) {
+		if depth > len(after) { // a cycle; procfile rejects those earlier
+			return
+		}
+		for _, dep := range after[name] {
+			if level[dep] >= level[name]-1 {
+				// dep must stop after name: give it a lower level.
+				level[dep] = level[name] - 1
+				visit(dep, depth+1)
+			}
+		}
+	}
+	for name := range after {
+		visit(name, 0)
+	}
+	return level
+}
+
 func (s *supervisor) close() {
+	close(s.quit)
 	if s.reaper != nil {
 		s.reaper.stop()
 	}
@@ -146,6 +261,21 @@ func (s *supervisor) close() {
 	if s.rescan != nil {
 		s.rescan.Stop()
 	}
+	for _, p := range s.procs {
+		if p.stopTimer != nil {
+			p.stopTimer.Stop()
+		}
+	}
+}
+
+// after runs f in the owner after d, unless the run is over by then.
+func (s *supervisor) after(d time.Duration, f func()) *time.Timer {
+	return time.AfterFunc(d, func() {
+		select {
+		case s.wake <- f:
+		case <-s.quit:
+		}
+	})
 }
 
 func (s *supervisor) run() (int, error) {
@@ -162,17 +292,64 @@ func (s *supervisor) run() (int, error) {
 	}
 	s.stdin = [2]*os.File{r, w}
 	s.reaper = newReaper()
+	s.prober = newProber(s)
 
 	var startErr error
-	for _, p := range s.procs {
-		if err := s.start(p); err != nil {
-			startErr = fmt.Errorf("start %s: %w", p.Label, err)
-			s.beginStop(cause{code: 1, what: startErr.Error()})
-			break
-		}
+	if err := s.startDue(); err != nil {
+		startErr = err
+		s.beginStop(cause{code: 1, what: err.Error()})
 	}
 	code := s.loop()
 	return code, startErr
+}
+
+// startDue starts every pending process whose turn has come: after the
+// release phase, and once the types it waits for are ready. A process
+// without a port is ready once started, which may let others start: hence
+// the passes until nothing more starts.
+func (s *supervisor) startDue() error {
+	for again := true; again; {
+		again = false
+		for _, p := range s.procs {
+			ok, err := s.startIfDue(p)
+			if err != nil {
+				return err
+			}
+			again = again || (ok && p.ready)
+		}
+	}
+	return nil
+}
+
+func (s *supervisor) startIfDue(p *proc) (bool, error) {
+	{
+		if p.state != Pending || p.why != notStopped || (!s.released && !p.release) || (s.released && p.release) {
+			return false, nil
+		}
+		if p.gen > 0 || s.stopping != nil {
+			return false, nil // a restart timer's business, or too late
+		}
+		if !s.depsReady(p.Name) {
+			return false, nil
+		}
+		if err := s.start(p); err != nil {
+			return false, fmt.Errorf("start %s: %w", p.Label, err)
+		}
+	}
+	return true, nil
+}
+
+// depsReady says whether every instance of every type name waits for is
+// ready. A type with no instances does not hold anything up.
+func (s *supervisor) depsReady(name string) bool {
+	for _, dep := range s.cfg.Policy.After[name] {
+		for _, q := range s.procs {
+			if q.Name == dep && !q.release && q.why != scaledDown && !q.ready {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // loop is the owner: the only goroutine that changes process state or
@@ -194,29 +371,27 @@ func (s *supervisor) loop() int {
 			for _, e := range b.exits {
 				s.exited(e)
 			}
-
-		case p := <-s.drained:
-			p.drained = true
-			if p.state == Exited {
-				s.settle(p)
-			}
-		case p := <-s.late:
-			s.settle(p)
+			s.nextLevel()
+		case f := <-s.wake:
+			f()
 		case sig := <-s.cfg.Signals:
 			if sig, ok := sig.(syscall.Signal); ok {
 				s.signal(sig)
 			}
+		case req := <-s.cfg.Requests:
+			s.request(req)
 		case <-broken:
 			broken = nil
 			s.beginStop(cause{code: 128 + int(syscall.SIGPIPE), what: "output closed"})
 		case <-graceC:
-			s.grace = nil
-			s.killAll()
+			s.killLevel()
 		case <-rescanC:
 			// A dying process may have orphaned a daemon that had left its
 			// group; it is procman's child now and gets its SIGTERM too.
 			// No SIGCHLD tells of that, hence the look during the grace.
-			s.signalOrphans(syscall.SIGTERM)
+			if s.level == s.minLevel() {
+				s.signalOrphans(syscall.SIGTERM)
+			}
 		}
 	}
 }
@@ -229,11 +404,13 @@ func (s *supervisor) finished() bool {
 		return false
 	}
 	for _, p := range s.procs {
-		if p.state != Pending && !p.drained {
+		if p.gen > 0 && !p.drained {
 			return false
 		}
+	}
+	for _, p := range s.procs {
 		if p.state == Exited && !p.reported {
-			s.settle(p)
+			s.report(p)
 		}
 	}
 	return true
@@ -259,11 +436,15 @@ func (s *supervisor) start(p *proc) error {
 	if err != nil {
 		return err
 	}
+	stdin := s.stdin[0]
+	if s.cfg.Stdin != nil && p.Name == s.cfg.Attach {
+		stdin = s.cfg.Stdin
+	}
 	pid, err := s.reaper.start(spawn{
 		argv:  []string{"/bin/sh", "-c", p.Command},
 		env:   p.Env,
 		dir:   s.cfg.Dir,
-		files: []*os.File{s.stdin[0], childOut, childOut},
+		files: []*os.File{stdin, childOut, childOut},
 		sys:   sys,
 	})
 	childOut.Close()
@@ -271,17 +452,38 @@ func (s *supervisor) start(p *proc) error {
 		out.Close()
 		return err
 	}
-	p.pid, p.state, p.status = pid, Running, 0
-	p.stopped, p.drained, p.reported = false, false, false
+	p.gen++
+	gen := p.gen
+	p.pid, p.state, p.status, p.why = pid, Running, 0, notStopped
+	p.drained, p.reported, p.ready = false, false, false
+	p.started = time.Now()
 	s.byPid[pid] = p
 	s.cfg.Log.Event(logmux.Event{Proc: p.Label, Kind: "started", Pid: pid,
 		Msg: fmt.Sprintf("%s started with pid %d", p.Label, pid)})
 	go func() {
 		s.cfg.Log.Copy(p.Label, pid, out)
 		out.Close()
-		s.drained <- p
+		select {
+		case s.wake <- func() { s.drained(p, gen) }:
+		case <-s.quit:
+		}
 	}()
+	if p.Port == 0 {
+		p.ready = true
+	} else {
+		s.prober.watch(p)
+	}
 	return nil
+}
+
+func (s *supervisor) drained(p *proc, gen int) {
+	if p.gen != gen {
+		return
+	}
+	p.drained = true
+	if p.state == Exited {
+		s.settle(p)
+	}
 }
 
 // exited handles the reaped leader of a process group.
@@ -291,25 +493,116 @@ func (s *supervisor) exited(e exit) {
 		return
 	}
 	delete(s.byPid, e.pid)
-	p.state, p.status = Exited, e.status
+	p.state, p.status, p.ready = Exited, e.status, false
+	s.prober.forget(p)
+	if p.stopTimer != nil {
+		p.stopTimer.Stop()
+	}
 	if p.drained {
 		s.settle(p)
 		return
 	}
-	time.AfterFunc(drainWait, func() { s.late <- p })
+	gen := p.gen
+	s.after(drainWait, func() {
+		if p.gen == gen {
+			s.settle(p)
+		}
+	})
 }
 
 // settle acts on p's exit once its last output is written (or drainWait
-// has passed): it reports the exit and applies the first-exit rule.
+// has passed): it reports the exit and decides what follows.
 func (s *supervisor) settle(p *proc) {
 	if p.reported || p.state != Exited {
 		return
 	}
 	s.report(p)
-	if s.stopping == nil && !p.stopped {
-		// The first-exit rule: a process ending on its own stops the app,
-		// and its status becomes procman's.
-		s.beginStop(cause{code: exitCode(p.status), what: p.Label + " " + describe(p.status)})
+	if s.stopping != nil {
+		return
+	}
+	code := exitCode(p.status)
+	switch p.why {
+	case userStop:
+		return
+	case userRestart:
+		s.restartNow(p)
+		return
+	case scaledDown:
+		s.remove(p)
+		return
+	}
+	pol := s.cfg.Policy
+	switch {
+	case p.release && code == 0:
+		s.released = true
+		if err := s.startDue(); err != nil {
+			s.beginStop(cause{code: 1, what: err.Error()})
+		}
+		return
+	case p.release:
+		s.beginStop(cause{code: code, what: "release phase failed"})
+		return
+	case code == 0 && (pol.AnyCanDie || pol.CanDie[p.Name]):
+		p.ready = true // a may-exit process that finished is done, and ready
+		s.startDue()
+		s.stopIfIdle()
+		return
+	}
+	if mode := pol.Restart[p.Name]; mode == Always || (mode == OnFailure && code != 0) {
+		if pol.MaxRestarts < 0 || p.restarts < pol.MaxRestarts {
+			s.scheduleRestart(p)
+			return
+		}
+		s.event("restart", fmt.Sprintf("%s gave up after %d restarts", p.Label, p.restarts))
+	}
+	// The first-exit rule: a process ending on its own stops the app, and
+	// its status becomes procman's.
+	s.beginStop(cause{code: code, what: p.Label + " " + describe(p.status)})
+}
+
+// stopIfIdle ends the run once nothing is running or due to run again,
+// as when every process may exit and all have.
+func (s *supervisor) stopIfIdle() {
+	for _, p := range s.procs {
+		if p.state != Exited || p.why == userStop {
+			return
+		}
+	}
+	s.beginStop(cause{code: 0, what: "all processes exited"})
+}
+
+func (s *supervisor) scheduleRestart(p *proc) {
+	if time.Since(p.started) >= s.cfg.Policy.Steady {
+		p.restarts = 0
+	}
+	delay := s.cfg.Policy.Backoff << p.restarts
+	if delay > s.cfg.Policy.BackoffMax || delay <= 0 {
+		delay = s.cfg.Policy.BackoffMax
+	}
+	delay = jitter(delay)
+	p.restarts++
+	p.total++
+	p.state = Pending
+	code := exitCode(p.status)
+	s.cfg.Log.Event(logmux.Event{Proc: p.Label, Kind: "restart", Pid: p.pid, Code: code,
+		Msg: fmt.Sprintf("%s %s; restarting in %.2fs (restart %d)", p.Label, describe(p.status), delay.Seconds(), p.restarts)})
+	gen := p.gen
+	s.after(delay, func() {
+		if p.gen != gen || p.state != Pending || s.stopping != nil {
+			return // never restarted while procman is stopping
+		}
+		if err := s.start(p); err != nil {
+			s.beginStop(cause{code: 1, what: fmt.Sprintf("restart %s: %v", p.Label, err)})
+		}
+	})
+}
+
+// restartNow starts p again at once (a requested restart).
+func (s *supervisor) restartNow(p *proc) {
+	p.total++
+	if err := s.start(p); err != nil {
+		s.event("restart", fmt.Sprintf("restart %s: %v", p.Label, err))
+		p.why = userStop
 	}
 }
 
@@ -343,20 +636,20 @@ func (s *supervisor) signal(sig syscall.Signal) {
 		if sig != syscall.SIGWINCH {
 			s.event("signal", "forwarding "+name+" to all processes")
 		}
-		s.signalGroups(sig)
+		s.signalGroups(sig, s.all)
 	case syscall.SIGTSTP:
 		if s.isInit {
 			return // PID 1 cannot be stopped; neither is the app
 		}
 		s.event("signal", "SIGTSTP received, suspending all processes")
-		s.signalGroups(syscall.SIGSTOP)
+		s.signalGroups(syscall.SIGSTOP, s.all)
 		unix.Kill(os.Getpid(), unix.SIGSTOP)
 	case syscall.SIGCONT:
 		if s.isInit {
 			return
 		}
 		s.event("signal", "SIGCONT received, resuming all processes")
-		s.signalGroups(syscall.SIGCONT)
+		s.signalGroups(syscall.SIGCONT, s.all)
 	}
 	// SIGTTIN, SIGTTOU and SIGPIPE: procman reads no terminal and learns
 	// of a closed stdout from the write error, so there is nothing to do.
@@ -366,35 +659,124 @@ func (s *supervisor) event(kind, msg string) {
 	s.cfg.Log.Event(logmux.Event{Kind: kind, Msg: msg})
 }
 
-// signalGroups sends sig to the process group of every started process,
-// including groups whose leader has exited: its grandchildren may live on.
-func (s *supervisor) signalGroups(sig syscall.Signal) {
+func (s *supervisor) all(*proc) bool { return true }
+
+// signalGroups sends sig to the process group of every started process
+// that which selects, including groups whose leader has exited: its
+// grandchildren may live on.
+func (s *supervisor) signalGroups(sig syscall.Signal, which func(*proc) bool) {
 	for _, p := range s.procs {
-		if p.state != Pending {
+		if p.gen > 0 && which(p) {
 			unix.Kill(-p.pid, sig)
 		}
 	}
 }
 
-// beginStop sends SIGTERM to every process group and to any orphan handed
-// to procman, and starts the grace period.
+// beginStop stops the app: SIGTERM to every process group, level by level
+// (the types others wait for last), and to any orphan handed to procman.
 func (s *supervisor) beginStop(c cause) {
 	if s.stopping != nil {
 		return
 	}
 	s.stopping = &c
-	s.event("stopping", "sending SIGTERM to all processes")
 	for _, p := range s.procs {
-		if p.state == Running {
-			p.state, p.stopped = Stopping, true
+		s.prober.forget(p)
+		if p.state == Running || p.state == Stopping {
+			p.why = appStop
 		}
 	}
-	s.signalGroups(syscall.SIGTERM)
-	s.signalOrphans(syscall.SIGTERM)
+	s.level = s.maxLevel() + 1
+	s.nextLevel()
+}
+
+func (s *supervisor) maxLevel() int {
+	m := 0
+	for i, p := range s.procs {
+		if i == 0 || p.level > m {
+			m = p.level
+		}
+	}
+	return m
+}
+
+func (s *supervisor) minLevel() int {
+	m := 0
+	for i, p := range s.procs {
+		if i == 0 || p.level < m {
+			m = p.level
+		}
+	}
+	return m
+}
+
+// nextLevel moves the stop on to the next level once every process of the
+// current one has exited. The last level's grace runs on until nothing is
+// left at all, as grandchildren and orphans may outlive its processes.
+func (s *supervisor) nextLevel() {
+	if s.stopping == nil || s.killed {
+		return
+	}
+	for {
+		if s.grace != nil {
+			if s.level == s.minLevel() || s.levelRunning(s.level) {
+				return
+			}
+			s.grace.Stop()
+			s.grace = nil
+			s.rescan.Stop()
+		}
+		if s.level <= s.minLevel() {
+			return
+		}
+		s.level--
+		s.termLevel()
+	}
+}
+
+func (s *supervisor) levelRunning(level int) bool {
+	for _, p := range s.procs {
+		if p.level == level && (p.state == Running || p.state == Stopping) {
+			return true
+		}
+	}
+	return false
+}
+
+// termLevel sends SIGTERM to the current level and starts its grace.
+func (s *supervisor) termLevel() {
+	level := s.level
+	inLevel := func(p *proc) bool { return p.level == level }
+	s.event("stopping", "sending SIGTERM to all processes")
+	for _, p := range s.procs {
+		if inLevel(p) && p.state == Running {
+			p.state = Stopping
+		}
+	}
+	s.signalGroups(syscall.SIGTERM, inLevel)
+	if level == s.minLevel() {
+		s.signalOrphans(syscall.SIGTERM)
+	}
 	s.noneLeft = false
 	s.reaper.poke()
 	s.grace = time.NewTimer(s.cfg.Grace)
 	s.rescan = time.NewTicker(rescanEvery)
+}
+
+// killLevel ends the current level's grace: SIGKILL to what is left of it.
+func (s *supervisor) killLevel() {
+	s.grace = nil
+	s.rescan.Stop()
+	if s.level == s.minLevel() {
+		s.killAll()
+		return
+	}
+	level := s.level
+	s.event("kill", "sending SIGKILL to the processes still running")
+	s.signalGroups(syscall.SIGKILL, func(p *proc) bool { return p.level == level })
+	s.noneLeft = false
+	s.reaper.poke()
+	s.level--
+	s.termLevel()
 }
 
 // killAll sends SIGKILL to every process group and every orphan.
@@ -406,10 +788,10 @@ func (s *supervisor) killAll() {
 	if s.grace != nil {
 		s.grace.Stop()
 		s.grace = nil
+		s.rescan.Stop()
 	}
-	s.rescan.Stop()
 	s.event("kill", "sending SIGKILL to all processes")
-	s.signalGroups(syscall.SIGKILL)
+	s.signalGroups(syscall.SIGKILL, s.all)
 	s.signalOrphans(syscall.SIGKILL)
 	s.noneLeft = false
 	s.reaper.poke()

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -38,6 +39,32 @@ func helper(mode string, args []string) int {
 			fmt.Printf("line %d\n", i)
 		}
 		return 0
+	case "listen":
+		// A server that takes a moment to come up, as real ones do.
+		ms, _ := strconv.Atoi(args[1])
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		l, err := net.Listen("tcp", "127.0.0.1:"+args[0])
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		fmt.Println("listening")
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return 1
+			}
+			c.Close()
+		}
+	case "connect":
+		c, err := net.Dial("tcp", "127.0.0.1:"+args[0])
+		if err != nil {
+			fmt.Println("refused")
+		} else {
+			c.Close()
+			fmt.Println("connected")
+		}
+		select {}
 	case "exit":
 		fmt.Println("exiting")
 		code, _ := strconv.Atoi(args[0])
@@ -82,14 +109,21 @@ type harness struct {
 	dir  string
 	out  *syncBuffer
 	sigs chan os.Signal
+	reqs chan Request
 	done chan result
 }
 
 // start runs the supervisor on commands named a, b, c... in a temp dir.
 func start(t *testing.T, grace time.Duration, commands ...string) *harness {
 	t.Helper()
+	return startWith(t, grace, nil, commands...)
+}
+
+// startWith is start with a chance to change the Config before Run.
+func startWith(t *testing.T, grace time.Duration, change func(*Config), commands ...string) *harness {
+	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), out: &syncBuffer{},
-		sigs: make(chan os.Signal, 4), done: make(chan result, 1)}
+		sigs: make(chan os.Signal, 4), reqs: make(chan Request), done: make(chan result, 1)}
 	var procs []Process
 	for i, c := range commands {
 		name := string(rune('a' + i))
@@ -97,8 +131,12 @@ func start(t *testing.T, grace time.Duration, commands ...string) *harness {
 			Env: append(os.Environ(), "PS="+name+".1")})
 	}
 	mux := logmux.New(h.out, logmux.Options{Width: 6})
+	cfg := Config{Dir: h.dir, Processes: procs, Grace: grace, Log: mux, Signals: h.sigs, Requests: h.reqs}
+	if change != nil {
+		change(&cfg)
+	}
 	go func() {
-		code, err := Run(Config{Dir: h.dir, Processes: procs, Grace: grace, Log: mux, Signals: h.sigs})
+		code, err := Run(cfg)
 		mux.Close()
 		h.done <- result{code, err}
 	}()
