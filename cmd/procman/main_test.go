@@ -103,7 +103,9 @@ func sessionOf(ts *testscript.TestScript) *session {
 //	                    stdout and stderr for the next checks
 //	exits STATUS [KEY=VALUE...] PROGRAM [ARGS...]
 //	                    run PROGRAM in the foreground; it must exit with STATUS
-//	waitfile FILE...    wait until every FILE exists
+//	waitfile FILE...    wait until every FILE exists; a FILE named *.pid
+//	                    must also hold a whole line (the writer may be
+//	                    stopped between creating it and writing to it)
 //	gone PIDFILE...     the process whose pid is in each PIDFILE is dead
 //	                    (gone, or a zombie nobody reaped)
 //	alive PIDFILE...    the process whose pid is in each PIDFILE still runs
@@ -286,7 +288,10 @@ func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
 	for _, name := range args {
 		path := ts.MkAbs(name)
 		poll(ts, "file "+name+" to appear", func() bool {
-			_, err := os.Stat(path)
+			data, err := os.ReadFile(path)
+			if strings.HasSuffix(name, ".pid") {
+				return err == nil && bytes.HasSuffix(data, []byte("\n"))
+			}
 			return err == nil
 		})
 	}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"strconv"
 
 	"github.com/procman/procman/supervisor"
@@ -64,6 +66,12 @@ func runAction(c *cli.Context) error {
 		Interactive: isTerminal(os.Stdin),
 	})
 	if err != nil {
+		// exec.Error reads `exec: "x": executable file not found in $PATH`;
+		// the shell's form is what users know.
+		var ee *exec.Error
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%s: %w", ee.Name, ee.Err)
+		}
 		return &failure{err: err, status: status}
 	}
 	if status != 0 {
