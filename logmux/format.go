@@ -2,6 +2,7 @@ package logmux
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"strconv"
 	"strings"
 	"time"
@@ -116,6 +117,13 @@ const hexDigits = "0123456789abcdef"
 func appendJSONString(dst, s []byte) (_ []byte, invalid bool) {
 	start := 0
 	for i := 0; i < len(s); {
+		// Log lines are mostly plain ASCII: skip it eight bytes at a time.
+		for i+8 <= len(s) && plain8(binary.LittleEndian.Uint64(s[i:])) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if jsonSafe[c] {
@@ -151,6 +159,20 @@ func appendJSONString(dst, s []byte) (_ []byte, invalid bool) {
 		i += size
 	}
 	return append(dst, s[start:]...), invalid
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// plain8 reports whether none of the eight bytes in x needs escaping: none
+// is a control character, '"', '\\' or outside ASCII. hasZero sets a byte's
+// top bit for a zero byte (and never without one in a word with no byte
+// >= 0x80, which is checked first).
+func plain8(x uint64) bool {
+	hasZero := func(v uint64) uint64 { return (v - lsb) & ^v & msb }
+	return (x&msb)|hasZero(x^(lsb*'"'))|hasZero(x^(lsb*'\\'))|((x-lsb*0x20)&^x&msb) == 0
 }
 
 // runeCut returns n, or less so that p[:n] does not end inside a valid but
