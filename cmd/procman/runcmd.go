@@ -31,6 +31,8 @@ func runAction(c *cli.Context) error {
 	if len(args) == 0 {
 		return usageErrorf("run: no command given (usage: procman run COMMAND [ARGS...])")
 	}
+	signals, stop := subscribe() // as early as start does, for the same reason
+	defer stop()
 	proj, err := readProject(c)
 	if err != nil {
 		return err
@@ -56,8 +58,6 @@ func runAction(c *cli.Context) error {
 	}
 	environ = setVars(environ, "PORT="+strconv.Itoa(base))
 
-	signals, stop := subscribe()
-	defer stop()
 	status, err := supervisor.Exec(supervisor.ExecConfig{
 		Dir:         proj.root,
 		Argv:        argv,

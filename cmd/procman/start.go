@@ -145,6 +145,10 @@ func checkQuiet(quiet []string, pf *procfile.Procfile) error {
 }
 
 func startAction(c *cli.Context) error {
+	// Subscribe first: a SIGTERM that arrives while the Procfile is read
+	// must stop the app as soon as it starts, not kill procman outright.
+	signals, stop := subscribe()
+	defer stop()
 	opts, err := readStartOptions(c)
 	if err != nil {
 		return err
@@ -207,8 +211,6 @@ func startAction(c *cli.Context) error {
 		Quiet:      slices.Clone(opts.quiet),
 	})
 
-	signals, stop := subscribe()
-	defer stop()
 	status, err := supervisor.Run(supervisor.Config{
 		Dir:       proj.root,
 		Processes: procs,

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNormalizeArgs(t *testing.T) {
+	tests := []struct {
+		in, want string
+	}{
+		{"procman", "procman"},
+		{"procman --version", "procman --version"},
+		{"procman start", "procman start"},
+		{"procman start web", "procman start -- web"},
+		{"procman -f P start", "procman start -f P"},
+		{"procman -f P -e a,b start -e c", "procman start -f P -e a,b -e c"},
+		{"procman --procfile=P start web=2", "procman start --procfile=P -- web=2"},
+		{"procman start web -t 3 worker", "procman start -t 3 -- web worker"},
+		{"procman start web --no-timestamp -q web", "procman start --no-timestamp -q web -- web"},
+		{"procman start -t -1", "procman start -t -1"},
+		{"procman start -- -web", "procman start -- -web"},
+		{"procman start web -h", "procman start -h -- web"},
+		{"procman start web --bogus", "procman start --bogus -- web"},
+		{"procman check -m web=x extra", "procman check -m web=x -- extra"},
+		// run: the command's flags are its own
+		{"procman run ls -la", "procman run ls -la"},
+		{"procman -e x run -p 1 ls -la -e y", "procman run -e x -p 1 ls -la -e y"},
+		{"procman run -- ls -la", "procman run -- ls -la"},
+		// left for urfave/cli to report
+		{"procman --bogus start", "procman --bogus start"},
+		{"procman -f P frobnicate", "procman -f P frobnicate"},
+		{"procman -f", "procman -f"},
+	}
+	app := newApp(io.Discard, io.Discard, new(string))
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			have := strings.Join(normalizeArgs(app, strings.Fields(tt.in)), " ")
+			if have != tt.want {
+				t.Errorf("have %q, want %q", have, tt.want)
+			}
+		})
+	}
+}
+
+func TestUseColor(t *testing.T) {
+	tests := []struct {
+		flag choice
+		tty  bool
+		env  map[string]string
+		want bool
+	}{
+		{choiceAuto, true, nil, true},
+		{choiceAuto, false, nil, false},
+		{choiceAuto, true, map[string]string{"NO_COLOR": "1"}, false},
+		{choiceAuto, true, map[string]string{"NO_COLOR": ""}, true},
+		{choiceAuto, true, map[string]string{"TERM": "dumb"}, false},
+		{choiceAuto, true, map[string]string{"TERM": "xterm"}, true},
+		{choiceOn, false, map[string]string{"NO_COLOR": "1", "TERM": "dumb"}, true},
+		{choiceOff, true, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.flag, tt.tty, tt.env), func(t *testing.T) {
+			getenv := func(k string) string { return tt.env[k] }
+			if have := useColor(tt.flag, tt.tty, getenv); have != tt.want {
+				t.Errorf("have %v, want %v", have, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseTimeout(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{"5", 5 * time.Second, ""},
+		{"0", 0, ""},
+		{"0.25", 250 * time.Millisecond, ""},
+		{" 2 ", 2 * time.Second, ""},
+		{"-1", 0, `-t "-1": timeout must not be negative`},
+		{"x", 0, `-t "x": timeout must be a number of seconds`},
+		{"NaN", 0, `-t "NaN": timeout must be a number of seconds`},
+		{"Inf", 0, `-t "Inf": timeout must be a number of seconds`},
+		{"1e12", 0, `-t "1e12": timeout is too large`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			have, err := parseTimeout(tt.in)
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("error: have %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || have != tt.want {
+				t.Errorf("have %v, %v; want %v", have, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSetVars(t *testing.T) {
+	have := setVars([]string{"PATH=/bin", "PORT=1", "PSX=a", "PS=x", "PORT=2"}, "PORT=5000", "PS=web.1")
+	want := []string{"PATH=/bin", "PSX=a", "PORT=5000", "PS=web.1"}
+	if !slices.Equal(have, want) {
+		t.Errorf("have %q, want %q", have, want)
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{exitStatus(3), 3},
+		{exitStatus(143), 143},
+		{&failure{err: errors.New("x")}, 1},
+		{&failure{err: errors.New("x"), status: 127}, 127},
+		{usageErrorf("bad"), 2},
+		{errors.New("from urfave/cli"), 2},
+		{fmt.Errorf("wrapped: %w", exitStatus(130)), 130},
+	}
+	for _, tt := range tests {
+		if have := exitCode(tt.err); have != tt.want {
+			t.Errorf("exitCode(%v) = %d, want %d", tt.err, have, tt.want)
+		}
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	if have, want := oneLine("a\nb\r\nc\n"), "a; b; c"; have != want {
+		t.Errorf("have %q, want %q", have, want)
+	}
+}
+
+// TestRunInProcess covers run's own error path without a child process: the
+// message is one line on stderr and nothing reaches stdout.
+func TestRunInProcess(t *testing.T) {
+	var stdout, stderr strings.Builder
+	status := run([]string{"procman", "start", "-t", "-1"}, &stdout, &stderr)
+	if status != 2 || stdout.Len() != 0 || stderr.String() != "procman: -t \"-1\": timeout must not be negative\n" {
+		t.Errorf("have %d, stdout %q, stderr %q", status, stdout.String(), stderr.String())
+	}
+}
