@@ -1,0 +1,736 @@
+// Command pmbench measures procman as a whole process: how long it takes
+// to start N children, how long it takes to stop, and how much memory it
+// holds. Every figure is printed next to a baseline measured in the same
+// run, as the median of several runs. bench/run.sh builds procman and runs
+// it; see that script for the usual invocation.
+//
+// It is a benchmark tool, not part of procman: it writes to stdout and
+// stderr and exits on its own.
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// waitLimit bounds every wait, so a hang fails the benchmark instead of
+// blocking it.
+const waitLimit = 60 * time.Second
+
+// settle is how long children stay idle before procman's memory is read,
+// so the figure is that of a running app, not of one still starting.
+const settle = 500 * time.Millisecond
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "idle" {
+		// The Go runtime's floor: an idle Go process that only waits for
+		// a signal, as procman does once its children run.
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGTERM)
+		<-c
+		return
+	}
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "pmbench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	procman  string
+	runs     int
+	startN   []int
+	memN     []int
+	only     string
+	extraEnv []string // for procman only: GOGC=..., GOMAXPROCS=... experiments
+	tmp      string   // where trial directories go
+	verbose  bool
+}
+
+type listFlag struct{ vals *[]string }
+
+func (l listFlag) String() string     { return "" }
+func (l listFlag) Set(v string) error { *l.vals = append(*l.vals, v); return nil }
+
+func run(args []string, stdout io.Writer) error {
+	var c config
+	var startN, memN string
+	fs := flag.NewFlagSet("pmbench", flag.ContinueOnError)
+	fs.StringVar(&c.procman, "procman", "", "path of the procman binary to measure (required)")
+	fs.IntVar(&c.runs, "runs", 5, "repetitions of each measurement; the median is reported")
+	fs.StringVar(&startN, "start", "1,10,100,1000", "children counts for the startup benchmark")
+	fs.StringVar(&memN, "mem", "1,100,1000", "children counts for the memory benchmark")
+	fs.StringVar(&c.only, "only", "", "run only startup, shutdown or memory")
+	fs.Var(listFlag{&c.extraEnv}, "setenv", "`KEY=VALUE` added to procman's environment (repeatable)")
+	fs.StringVar(&c.tmp, "tmp", defaultTmp(), "`DIR` for the children's files (tmpfs keeps file creation out of the figures)")
+	fs.BoolVar(&c.verbose, "v", false, "print every run's figure on stderr")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if c.procman == "" {
+		return errors.New("-procman is required")
+	}
+	var err error
+	if c.startN, err = parseCounts(startN); err != nil {
+		return fmt.Errorf("-start: %w", err)
+	}
+	if c.memN, err = parseCounts(memN); err != nil {
+		return fmt.Errorf("-mem: %w", err)
+	}
+	if c.runs < 1 {
+		return errors.New("-runs must be at least 1")
+	}
+	if c.procman, err = filepath.Abs(c.procman); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	b := &bench{cfg: c, self: self}
+	var rows []row
+	var notes []string
+	if c.only == "" || c.only == "startup" {
+		r, err := b.startup()
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+	}
+	if c.only == "" || c.only == "shutdown" {
+		r, err := b.shutdown()
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+	}
+	if c.only == "" || c.only == "memory" {
+		r, n, err := b.memory()
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+		notes = append(notes, n...)
+	}
+	printTable(stdout, rows, c.runs, notes)
+	for _, r := range rows {
+		if r.verdict == "MISSED" {
+			return errors.New("a target was missed")
+		}
+	}
+	return nil
+}
+
+// defaultTmp prefers tmpfs: on a disk file system, creating a thousand
+// files in one directory costs more than starting the processes that
+// create them, and would swamp what is being measured.
+func defaultTmp() string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() && unix.Access("/dev/shm", unix.W_OK) == nil {
+		return "/dev/shm"
+	}
+	return os.TempDir()
+}
+
+func parseCounts(s string) ([]int, error) {
+	var ns []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive count", f)
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
+}
+
+type bench struct {
+	cfg  config
+	self string
+}
+
+// childCmd is every benchmark child: it touches its file (its first
+// instruction, which the measuring tool sees through inotify), then becomes
+// an idle process that exits at once on SIGTERM, as a server would.
+// ignoreTerm makes it a child that ignores SIGTERM (sleep inherits SIG_IGN).
+func childCmd(touchDir string, ignoreTerm bool) string {
+	c := fmt.Sprintf(`: > %s/"$PS"; exec sleep 3600`, touchDir)
+	if ignoreTerm {
+		c = `trap '' TERM; ` + c
+	}
+	return c
+}
+
+// A trial is one temporary directory: a Procfile, and an empty directory
+// the children touch their files in.
+type trial struct {
+	dir   string
+	touch string
+	token string // in every process's environment, to find survivors
+}
+
+func (b *bench) newTrial() (*trial, error) {
+	dir, err := os.MkdirTemp(b.cfg.tmp, "pmbench-")
+	if err != nil {
+		return nil, err
+	}
+	t := &trial{dir: dir, touch: filepath.Join(dir, "touch")}
+	if err := os.Mkdir(t.touch, 0o755); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	var id [8]byte
+	rand.Read(id[:])
+	t.token = hex.EncodeToString(id[:])
+	return t, nil
+}
+
+func (t *trial) remove() { os.RemoveAll(t.dir) }
+
+func (t *trial) environ(extra ...string) []string {
+	return append(append(os.Environ(), "PMBENCH_TOKEN="+t.token), extra...)
+}
+
+// procman returns procman's command for n copies of child, its stdout and
+// stderr discarded (the output path is the throughput benchmark's).
+func (b *bench) procman(t *trial, child string, n int, grace string) (*exec.Cmd, error) {
+	procfile := filepath.Join(t.dir, "Procfile")
+	if err := os.WriteFile(procfile, []byte("w: "+child+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(b.cfg.procman, "start", "-f", procfile, "-m", "w="+strconv.Itoa(n), "-t", grace)
+	cmd.Env = t.environ(b.cfg.extraEnv...)
+	cmd.Dir = t.dir
+	return cmd, nil
+}
+
+// shellLoop returns the baseline: one sh that starts n copies of child in
+// the background, as a Procfile runner written in shell would. With
+// trapTerm it also stops them on SIGTERM the way procman does (TERM to
+// each, wait for all) so its shutdown can be compared.
+func shellLoop(t *trial, child string, n int) *exec.Cmd {
+	script := `trap 'kill $pids 2>/dev/null; wait; exit 143' TERM
+pids=
+i=1
+while [ $i -le $N ]; do
+	PS=w.$i sh -c "$CHILD" &
+	pids="$pids $!"
+	i=$((i+1))
+done
+wait`
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.Env = t.environ("N="+strconv.Itoa(n), "CHILD="+child)
+	cmd.Dir = t.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
+}
+
+// A watcher counts files created in a directory, through inotify, so the
+// measuring tool sleeps in poll(2) instead of burning a core.
+type watcher struct {
+	fd    int
+	dir   string
+	count int
+	buf   []byte
+}
+
+func watch(dir string) (*watcher, error) {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("inotify: %w", err)
+	}
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("inotify %s: %w", dir, err)
+	}
+	return &watcher{fd: fd, dir: dir, buf: make([]byte, 64<<10)}, nil
+}
+
+func (w *watcher) close() { unix.Close(w.fd) }
+
+// wait returns when n files exist in the directory, with the time the
+// event that made them n was read, or an error after waitLimit. A process
+// that must stay up (procman) ends the wait with an error if it exits.
+func (w *watcher) wait(n int, exited <-chan struct{}) (time.Time, error) {
+	end := time.Now().Add(waitLimit)
+	pfd := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLIN}}
+	for w.count < n {
+		left := time.Until(end)
+		if left <= 0 {
+			return time.Time{}, fmt.Errorf("timed out: %d of %d children started", w.count, n)
+		}
+		select {
+		case <-exited:
+			return time.Time{}, fmt.Errorf("exited early: %d of %d children started", w.count, n)
+		default:
+		}
+		// A short timeout so an early exit is noticed; an event wakes
+		// poll at once, so it does not delay the measurement.
+		_, err := unix.Poll(pfd, int(min(left, 100*time.Millisecond)/time.Millisecond)+1)
+		if err != nil && err != unix.EINTR {
+			return time.Time{}, err
+		}
+		for {
+			k, err := unix.Read(w.fd, w.buf)
+			if err == unix.EAGAIN || err == unix.EINTR {
+				break
+			}
+			if err != nil {
+				return time.Time{}, err
+			}
+			overflow := false
+			for off := 0; off+unix.SizeofInotifyEvent <= k; {
+				ev := (*unix.InotifyEvent)(unsafe.Pointer(&w.buf[off]))
+				if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
+					overflow = true
+				} else if ev.Mask&unix.IN_CREATE != 0 {
+					w.count++
+				}
+				off += unix.SizeofInotifyEvent + int(ev.Len)
+			}
+			if overflow {
+				// Events were lost: count the directory instead.
+				es, err := os.ReadDir(w.dir)
+				if err != nil {
+					return time.Time{}, err
+				}
+				w.count = len(es)
+			}
+		}
+	}
+	return time.Now(), nil
+}
+
+// A process is a started command and a channel closed when it has exited.
+type process struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	err    error
+	at     time.Time // when it exited
+}
+
+func launch(cmd *exec.Cmd) (*process, time.Time, error) {
+	p := &process{cmd: cmd, exited: make(chan struct{})}
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, t0, err
+	}
+	go func() {
+		p.err = cmd.Wait()
+		p.at = time.Now()
+		close(p.exited)
+	}()
+	return p, t0, nil
+}
+
+// stop sends sig and waits for the process to exit, returning when it did.
+func (p *process) stop(sig syscall.Signal) (time.Time, error) {
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.exited:
+		return p.at, nil
+	case <-time.After(waitLimit):
+		p.cmd.Process.Kill()
+		<-p.exited
+		return time.Time{}, errors.New("did not exit within the limit")
+	}
+}
+
+// stopGroup ends a baseline shell loop and all its children.
+func (p *process) stopGroup() {
+	unix.Kill(-p.cmd.Process.Pid, unix.SIGKILL)
+	<-p.exited
+}
+
+// survivors lists the processes whose environment holds t's token: what a
+// run left behind. Zombies have an empty environ and so are not listed;
+// they are reaped by whoever inherited them.
+func survivors(t *trial) []int {
+	needle := []byte("PMBENCH_TOKEN=" + t.token + "\x00")
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err == nil && bytes.Contains(b, needle) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// clean kills whatever a run left behind, by pid, and says how many.
+func clean(t *trial) int {
+	pids := survivors(t)
+	for _, pid := range pids {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	return len(pids)
+}
+
+// status reads fields of /proc/PID/status in KiB.
+func status(pid int, keys ...string) (map[string]int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int)
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || !slices.Contains(keys, k) {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) > 0 {
+			out[k], _ = strconv.Atoi(f[0])
+		}
+	}
+	return out, nil
+}
+
+func (b *bench) logf(format string, args ...any) {
+	if b.cfg.verbose {
+		fmt.Fprintf(os.Stderr, format+"\n", args...)
+	}
+}
+
+// startOnce measures one startup: from just before the launch until the
+// n-th child has touched its file. It then stops everything.
+func (b *bench) startOnce(n int, baseline bool) (time.Duration, error) {
+	t, err := b.newTrial()
+	if err != nil {
+		return 0, err
+	}
+	defer t.remove()
+	w, err := watch(t.touch)
+	if err != nil {
+		return 0, err
+	}
+	defer w.close()
+	child := childCmd(t.touch, false)
+	var cmd *exec.Cmd
+	if baseline {
+		cmd = shellLoop(t, child, n)
+	} else if cmd, err = b.procman(t, child, n, "5"); err != nil {
+		return 0, err
+	}
+	p, t0, err := launch(cmd)
+	if err != nil {
+		return 0, err
+	}
+	t1, err := w.wait(n, p.exited)
+	if baseline {
+		p.stopGroup()
+	} else if _, serr := p.stop(unix.SIGTERM); serr != nil && err == nil {
+		err = fmt.Errorf("stop: %w", serr)
+	}
+	if left := clean(t); left > 0 && err == nil && !baseline {
+		err = fmt.Errorf("%d processes left running after procman exited", left)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return t1.Sub(t0), nil
+}
+
+func (b *bench) startup() ([]row, error) {
+	var rows []row
+	for _, n := range b.cfg.startN {
+		var pm, sh, ratios []float64
+		for i := 0; i < b.cfg.runs; i++ {
+			// Alternate the order so neither side always runs on a
+			// machine warmed (or tired) by the other.
+			for _, base := range []bool{i%2 == 1, i%2 == 0} {
+				d, err := b.startOnce(n, base)
+				if err != nil {
+					who := "procman"
+					if base {
+						who = "sh loop"
+					}
+					return nil, fmt.Errorf("startup of %d children (%s): %w", n, who, err)
+				}
+				b.logf("startup n=%d baseline=%v: %v", n, base, d)
+				if base {
+					sh = append(sh, seconds(d))
+				} else {
+					pm = append(pm, seconds(d))
+				}
+			}
+			ratios = append(ratios, pm[i]/sh[i])
+		}
+		r := row{
+			name:     fmt.Sprintf("startup, %d %s", n, plural(n, "child", "children")),
+			unit:     "time",
+			procman:  stats(pm),
+			baseline: stats(sh),
+			basename: "sh loop",
+			ratio:    stats(ratios).median,
+		}
+		if n >= 100 {
+			r.target = "≤ 0.8× sh loop"
+			r.verdict = verdict(r.ratio <= 0.8)
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// stopOnce starts n children, waits until all have touched their file,
+// then measures from SIGTERM until the supervisor (procman, or the shell
+// loop baseline) has exited, and checks that nothing is left running.
+func (b *bench) stopOnce(n int, ignoreTerm, baseline bool, grace string) (time.Duration, error) {
+	t, err := b.newTrial()
+	if err != nil {
+		return 0, err
+	}
+	defer t.remove()
+	w, err := watch(t.touch)
+	if err != nil {
+		return 0, err
+	}
+	defer w.close()
+	child := childCmd(t.touch, ignoreTerm)
+	var cmd *exec.Cmd
+	if baseline {
+		cmd = shellLoop(t, child, n)
+	} else if cmd, err = b.procman(t, child, n, grace); err != nil {
+		return 0, err
+	}
+	p, _, err := launch(cmd)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := w.wait(n, p.exited); err != nil {
+		p.stopGroup()
+		clean(t)
+		return 0, err
+	}
+	// The sh loop's trap is set before its first child starts, so once
+	// every child has started, SIGTERM reaches the trap.
+	t0 := time.Now()
+	t1, err := p.stop(unix.SIGTERM)
+	if baseline {
+		unix.Kill(-p.cmd.Process.Pid, unix.SIGKILL)
+	}
+	if left := clean(t); left > 0 && err == nil {
+		err = fmt.Errorf("%d processes left running after exit", left)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return t1.Sub(t0), nil
+}
+
+func (b *bench) shutdown() ([]row, error) {
+	type kind struct {
+		name       string
+		n          int
+		ignoreTerm bool
+		grace      string
+		target     func(procman, base float64) bool
+		targetText string
+		baseline   bool
+	}
+	kinds := []kind{
+		{name: "shutdown, 10 children exiting on SIGTERM", n: 10, grace: "5", baseline: true,
+			target: func(pm, _ float64) bool { return pm < 0.050 }, targetText: "< 50 ms"},
+		{name: "shutdown, 1 child ignoring SIGTERM, -t 2", n: 1, ignoreTerm: true, grace: "2",
+			target: func(pm, _ float64) bool { return pm < 2.050 }, targetText: "< 2 s + 50 ms"},
+	}
+	var rows []row
+	for _, k := range kinds {
+		var pm, sh []float64
+		for i := 0; i < b.cfg.runs; i++ {
+			d, err := b.stopOnce(k.n, k.ignoreTerm, false, k.grace)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k.name, err)
+			}
+			b.logf("%s: %v", k.name, d)
+			pm = append(pm, seconds(d))
+			if k.baseline {
+				d, err := b.stopOnce(k.n, k.ignoreTerm, true, k.grace)
+				if err != nil {
+					return nil, fmt.Errorf("%s (sh loop): %w", k.name, err)
+				}
+				b.logf("%s, sh loop: %v", k.name, d)
+				sh = append(sh, seconds(d))
+			}
+		}
+		r := row{name: k.name, unit: "time", procman: stats(pm), target: k.targetText}
+		if k.baseline {
+			r.baseline, r.basename = stats(sh), "sh trap+kill+wait"
+		} else {
+			g, _ := strconv.ParseFloat(k.grace, 64)
+			r.baseline, r.basename = summary{median: g, lo: g, hi: g}, "the grace period"
+		}
+		r.verdict = verdict(k.target(r.procman.median, r.baseline.median))
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// memOnce starts n idle children and returns procman's peak RSS (VmHWM)
+// read just before it is stopped, in MiB, and its RSS at that moment.
+func (b *bench) memOnce(n int) (hwm, rss float64, err error) {
+	t, err := b.newTrial()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer t.remove()
+	w, err := watch(t.touch)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer w.close()
+	cmd, err := b.procman(t, childCmd(t.touch, false), n, "5")
+	if err != nil {
+		return 0, 0, err
+	}
+	p, _, err := launch(cmd)
+	if err != nil {
+		return 0, 0, err
+	}
+	_, err = w.wait(n, p.exited)
+	var st map[string]int
+	if err == nil {
+		time.Sleep(settle) // idle children: measure the app at rest
+		st, err = status(p.cmd.Process.Pid, "VmHWM", "VmRSS")
+	}
+	if _, serr := p.stop(unix.SIGTERM); serr != nil && err == nil {
+		err = fmt.Errorf("stop: %w", serr)
+	}
+	if left := clean(t); left > 0 && err == nil {
+		err = fmt.Errorf("%d processes left running after procman exited", left)
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	return float64(st["VmHWM"]) / 1024, float64(st["VmRSS"]) / 1024, nil
+}
+
+// shLoopRSS returns the peak RSS, in MiB, of the sh loop running n idle
+// children: what the same app costs when a shell starts it.
+func (b *bench) shLoopRSS(n int) (float64, error) {
+	t, err := b.newTrial()
+	if err != nil {
+		return 0, err
+	}
+	defer t.remove()
+	w, err := watch(t.touch)
+	if err != nil {
+		return 0, err
+	}
+	defer w.close()
+	sh, _, err := launch(shellLoop(t, childCmd(t.touch, false), n))
+	if err != nil {
+		return 0, err
+	}
+	_, err = w.wait(n, sh.exited)
+	var st map[string]int
+	if err == nil {
+		time.Sleep(settle)
+		st, err = status(sh.cmd.Process.Pid, "VmHWM")
+	}
+	sh.stopGroup()
+	clean(t)
+	if err != nil {
+		return 0, err
+	}
+	return float64(st["VmHWM"]) / 1024, nil
+}
+
+// goFloor returns the peak RSS, in MiB, of an idle Go process: the
+// runtime's share of procman's figure, which no change to procman's code
+// can remove.
+func (b *bench) goFloor() (float64, error) {
+	idle := exec.Command(b.self, "idle")
+	p, _, err := launch(idle)
+	if err != nil {
+		return 0, err
+	}
+	time.Sleep(settle)
+	st, err := status(p.cmd.Process.Pid, "VmHWM")
+	p.stop(unix.SIGTERM)
+	if err != nil {
+		return 0, err
+	}
+	return float64(st["VmHWM"]) / 1024, nil
+}
+
+func (b *bench) memory() ([]row, []string, error) {
+	limits := map[int]float64{1: 6, 100: 9, 1000: 40}
+	var rows []row
+	var rest []string
+	var floors []float64
+	for _, n := range b.cfg.memN {
+		var hwm, rss, shLoop []float64
+		for i := 0; i < b.cfg.runs; i++ {
+			h, r, err := b.memOnce(n)
+			if err != nil {
+				return nil, nil, fmt.Errorf("memory with %d children: %w", n, err)
+			}
+			s, err := b.shLoopRSS(n)
+			if err != nil {
+				return nil, nil, fmt.Errorf("memory with %d children (sh loop): %w", n, err)
+			}
+			g, err := b.goFloor()
+			if err != nil {
+				return nil, nil, fmt.Errorf("memory of an idle Go process: %w", err)
+			}
+			b.logf("memory n=%d: VmHWM %.2f MiB, VmRSS %.2f MiB; sh loop %.2f MiB; idle Go %.2f MiB", n, h, r, s, g)
+			hwm, rss, shLoop = append(hwm, h), append(rss, r), append(shLoop, s)
+			floors = append(floors, g)
+		}
+		name := fmt.Sprintf("peak RSS, %d idle %s", n, plural(n, "child", "children"))
+		r := row{name: name, unit: "MiB", procman: stats(hwm), baseline: stats(shLoop), basename: "sh loop"}
+		if lim, ok := limits[n]; ok {
+			r.target = fmt.Sprintf("≤ %g MiB", lim)
+			r.verdict = verdict(r.procman.median <= lim)
+		}
+		rows = append(rows, r)
+		rest = append(rest, fmt.Sprintf("%d: %.1f MiB", n, stats(rss).median))
+	}
+	notes := []string{
+		fmt.Sprintf("Peak RSS of an idle Go process (the runtime's floor): %.1f MiB.", stats(floors).median),
+		"procman's RSS at rest, by children: " + strings.Join(rest, ", ") + ".",
+	}
+	return rows, notes, nil
+}
+
+func seconds(d time.Duration) float64 { return d.Seconds() }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
