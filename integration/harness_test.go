@@ -1,0 +1,474 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// deadline bounds every wait: generous, so that a slow machine does not
+// fail a test and a hang does.
+const deadline = 30 * time.Second
+
+// A mode is how procman runs: as a real PID 1 in a new pid namespace, or
+// as an ordinary process that makes itself a child subreaper.
+type mode struct {
+	name string
+	pid1 bool
+}
+
+var modes = []mode{{"pid1", true}, {"subreaper", false}}
+
+// eachMode runs f once per mode, skipping PID 1 where unshare is not
+// permitted.
+func eachMode(t *testing.T, f func(t *testing.T, m mode)) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			if m.pid1 {
+				requireUnshare(t)
+			}
+			f(t, m)
+		})
+	}
+}
+
+var unshareOnce = sync.OnceValue(func() error {
+	out, err := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "true").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+})
+
+func requireUnshare(t *testing.T) {
+	t.Helper()
+	if err := unshareOnce(); err != nil {
+		t.Skipf("cannot make a pid namespace here (CI runs as root): unshare --pid --fork --mount-proc: %v", err)
+	}
+}
+
+// syncBuffer collects procman's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond until it holds, failing the test after deadline.
+func waitFor(t *testing.T, what string, cond func() bool, context func() string) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("timed out after %s waiting for %s\n%s", deadline, what, context())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A stat is the part of /proc/PID/stat the tests look at.
+type stat struct {
+	state byte
+	ppid  int
+	pgid  int
+	start uint64 // starttime: with pid, tells a process from a later one that reuses the pid
+}
+
+func readStat(pid int) (stat, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return stat{}, false
+	}
+	// The command name (field 2) may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return stat{}, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return stat{}, false
+	}
+	var s stat
+	s.state = f[0][0]
+	s.ppid, _ = strconv.Atoi(f[1])
+	s.pgid, _ = strconv.Atoi(f[2])
+	s.start, _ = strconv.ParseUint(f[19], 10, 64)
+	return s, true
+}
+
+func allPids() []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// A tree is a process (procman) and everything it is responsible for, as
+// the test sees it from outside: with ns set, every process of that pid
+// namespace (procman is its PID 1); otherwise procman's descendants.
+type tree struct {
+	pid int
+	ns  string // readlink /proc/PID/ns/pid, "" when not PID 1
+}
+
+// members lists the tree's processes (procman itself excluded).
+func (tr tree) members() []int {
+	var pids []int
+	if tr.ns != "" {
+		for _, pid := range allPids() {
+			if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err == nil && ns == tr.ns && pid != tr.pid {
+				pids = append(pids, pid)
+			}
+		}
+		return pids
+	}
+	kids := make(map[int][]int)
+	for _, pid := range allPids() {
+		if s, ok := readStat(pid); ok {
+			kids[s.ppid] = append(kids[s.ppid], pid)
+		}
+	}
+	for todo := kids[tr.pid]; len(todo) > 0; {
+		pid := todo[0]
+		todo = append(todo[1:], kids[pid]...)
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// hostPid translates a pid as seen inside the tree's namespace (what a
+// process there writes as its pid) to the pid the test sees.
+func (tr tree) hostPid(nsPid int) (int, bool) {
+	if tr.ns == "" {
+		return nsPid, true
+	}
+	for _, pid := range tr.members() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(b)) {
+			if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
+				f := strings.Fields(rest)
+				if len(f) > 0 && f[len(f)-1] == strconv.Itoa(nsPid) {
+					return pid, true
+				}
+			}
+		}
+	}
+	return 0, false
+}
+
+// zombies lists the tree's processes in state Z, as "pid (comm)".
+func (tr tree) zombies() []string {
+	var z []string
+	for _, pid := range tr.members() {
+		if s, ok := readStat(pid); ok && s.state == 'Z' {
+			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+			z = append(z, fmt.Sprintf("%d (%s)", pid, bytes.TrimSpace(comm)))
+		}
+	}
+	return z
+}
+
+// A proc is a process the test watches: its pid and the start time that
+// tells it from a later process reusing the pid.
+type proc struct {
+	name  string
+	pid   int
+	start uint64
+}
+
+// gone says whether the process no longer exists: reaped, not merely a
+// zombie.
+func (p proc) gone() bool {
+	s, ok := readStat(p.pid)
+	return !ok || s.start != p.start
+}
+
+// dead says whether the process has died, reaped or not (a zombie whose
+// parent is not procman may wait for another reaper).
+func (p proc) dead() bool {
+	s, ok := readStat(p.pid)
+	return !ok || s.start != p.start || s.state == 'Z'
+}
+
+// A procman is one procman under test.
+type procman struct {
+	t    *testing.T
+	dir  string
+	out  *syncBuffer
+	cmd  *exec.Cmd
+	done chan struct{} // closed when procman (or unshare) has exited
+	tree
+}
+
+// startProcman writes procfile to a fresh directory and runs procman with
+// args there (`start` or `run`), as PID 1 of a new pid namespace or not.
+// It returns once procman has started its processes, so that its signal
+// handlers are installed.
+func startProcman(t *testing.T, m mode, procfile string, args ...string) *procman {
+	t.Helper()
+	dir := t.TempDir()
+	writeProcfile(t, dir, procfile)
+	return startIn(t, m, dir, args...)
+}
+
+func writeProcfile(t *testing.T, dir, procfile string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "Procfile"), []byte(procfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func startIn(t *testing.T, m mode, dir string, args ...string) *procman {
+	t.Helper()
+	argv := append([]string{procmanBin}, args...)
+	if m.pid1 {
+		argv = append([]string{"unshare", "--pid", "--fork", "--mount-proc"}, argv...)
+	}
+	p := &procman{t: t, dir: dir, out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(argv[0], argv[1:]...)
+	p.cmd.Dir = dir
+	p.cmd.Env = append(os.Environ(), helperEnv+"=1", "IT="+testBin)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.WaitDelay = time.Second
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(p.kill)
+
+	p.pid = p.cmd.Process.Pid
+	if m.pid1 {
+		// unshare forwards no signal: the test talks to its child, procman,
+		// which is PID 1 of the new namespace.
+		upid := p.pid
+		p.pid = 0
+		p.waitFor("procman, unshare's child", func() bool {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", upid, upid))
+			f := strings.Fields(string(b))
+			if len(f) == 0 {
+				return false
+			}
+			p.pid, _ = strconv.Atoi(f[0])
+			return true
+		})
+		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", p.pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.ns = ns
+	}
+	if len(args) > 0 && args[0] == "start" {
+		p.waitOutput("started with pid")
+	}
+	return p
+}
+
+// kill ends whatever is left of a test that failed half-way.
+func (p *procman) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	left := p.members()
+	if p.pid > 0 {
+		unix.Kill(p.pid, syscall.SIGKILL)
+	}
+	p.cmd.Process.Kill()
+	for _, pid := range left {
+		unix.Kill(pid, syscall.SIGKILL)
+	}
+	<-p.done
+}
+
+func (p *procman) waitFor(what string, cond func() bool) {
+	p.t.Helper()
+	waitFor(p.t, what, cond, func() string { return "procman's output:\n" + p.out.String() })
+}
+
+func (p *procman) waitOutput(s ...string) {
+	p.t.Helper()
+	for _, s := range s {
+		p.waitFor("output "+strconv.Quote(s), func() bool { return strings.Contains(p.out.String(), s) })
+	}
+}
+
+// signal sends sig to procman.
+func (p *procman) signal(sig syscall.Signal) {
+	p.t.Helper()
+	if err := unix.Kill(p.pid, sig); err != nil {
+		p.t.Fatalf("kill %d %v: %v", p.pid, sig, err)
+	}
+}
+
+func (p *procman) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// wait returns procman's exit status (unshare passes procman's on),
+// failing the test if procman does not exit in time.
+func (p *procman) wait() int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(deadline):
+		p.t.Fatalf("procman did not exit within %s; output:\n%s", deadline, p.out.String())
+	}
+	ws := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		p.t.Fatalf("procman died of %v; output:\n%s", ws.Signal(), p.out.String())
+	}
+	return ws.ExitStatus()
+}
+
+// proc finds the process that wrote NAME.pid (a helper) and returns it as
+// the test sees it.
+func (p *procman) proc(name string) proc {
+	p.t.Helper()
+	path := filepath.Join(p.dir, name+".pid")
+	var nsPid int
+	p.waitFor(path, func() bool {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return false
+		}
+		nsPid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	})
+	var pr proc
+	p.waitFor(fmt.Sprintf("%s (pid %d in procman's namespace)", name, nsPid), func() bool {
+		pid, ok := p.hostPid(nsPid)
+		if !ok {
+			return false
+		}
+		s, ok := readStat(pid)
+		pr = proc{name: name, pid: pid, start: s.start}
+		return ok
+	})
+	return pr
+}
+
+func (p *procman) procs(names ...string) []proc {
+	p.t.Helper()
+	var ps []proc
+	for _, n := range names {
+		ps = append(ps, p.proc(n))
+	}
+	return ps
+}
+
+// wantOutput fails the test for each string the output lacks.
+func (p *procman) wantOutput(want ...string) {
+	p.t.Helper()
+	out := p.out.String()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			p.t.Errorf("output lacks %q", w)
+		}
+	}
+	if p.t.Failed() {
+		p.t.Logf("procman's output:\n%s", out)
+	}
+}
+
+// wantDead fails the test for each process still alive.
+func (p *procman) wantDead(ps ...proc) {
+	p.t.Helper()
+	for _, pr := range ps {
+		if !pr.dead() {
+			s, _ := readStat(pr.pid)
+			p.t.Errorf("%s (pid %d) still alive, state %c", pr.name, pr.pid, s.state)
+		}
+	}
+}
+
+// got lists the "NAME got SIG" lines for the given helper names.
+func got(sig string, names ...string) []string {
+	var lines []string
+	for _, n := range names {
+		lines = append(lines, n+" got "+sig)
+	}
+	return lines
+}
+
+// A fifo is the ./release FIFO that orphan helpers wait on; the test holds
+// it open for writing until release.
+type fifo struct{ f *os.File }
+
+func makeFifo(t *testing.T, dir string) *fifo {
+	t.Helper()
+	path := filepath.Join(dir, "release")
+	if err := unix.Mkfifo(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// O_RDWR opens a FIFO at once on Linux and counts as a writer.
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return &fifo{f}
+}
+
+func (f *fifo) release() { f.f.Close() }
+
+// checkOrphansReaped waits for the orphans o1…oN, checks that each was
+// handed to procman (its parent is procman now), releases them, and checks
+// that procman reaps every one: each disappears from /proc, and no zombie is
+// left anywhere in procman's tree.
+func (p *procman) checkOrphansReaped(f *fifo, n int) {
+	p.t.Helper()
+	var orphans []proc
+	for i := 1; i <= n; i++ {
+		orphans = append(orphans, p.proc(fmt.Sprintf("o%d", i)))
+	}
+	for _, o := range orphans {
+		p.waitFor(fmt.Sprintf("%s (pid %d) to be handed to procman (pid %d)", o.name, o.pid, p.pid), func() bool {
+			s, ok := readStat(o.pid)
+			return ok && s.ppid == p.pid
+		})
+	}
+	f.release()
+	for _, o := range orphans {
+		p.waitFor(fmt.Sprintf("orphan %s (pid %d) to be reaped", o.name, o.pid), o.gone)
+	}
+	if z := p.zombies(); len(z) > 0 {
+		p.t.Errorf("zombies left: %v", z)
+	}
+}

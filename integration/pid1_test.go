@@ -1,0 +1,202 @@
+package integration
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Each test here runs twice: with procman as PID 1 of a new pid namespace
+// (unshare --pid --fork --mount-proc, as in a container), and with procman
+// as an ordinary process, a child subreaper. The Procfiles run this test
+// binary as helpers (see helper in main_test.go) that print what they
+// receive.
+
+// Orphans that exit are reaped (none is left as a zombie), and an orphan's
+// exit is not taken for a Procfile process's exit: the app keeps running.
+func TestOrphansAreReaped(t *testing.T) {
+	eachMode(t, func(t *testing.T, m mode) {
+		dir := t.TempDir()
+		f := makeFifo(t, dir)
+		writeProcfile(t, dir, `
+orphans: for i in 1 2 3 4 5 6 7 8 9 10; do ("$IT" orphan o$i &); done; exec "$IT" trap orphans
+web: exec "$IT" trap web
+`)
+		p := startIn(t, m, dir, "start", "-t", "5")
+		p.waitOutput("orphans ready", "web ready")
+		p.checkOrphansReaped(f, 10)
+
+		out := p.out.String()
+		if !p.running() || strings.Contains(out, "exited") || strings.Contains(out, "stopping") {
+			t.Fatalf("an orphan's exit stopped the app; output:\n%s", out)
+		}
+		p.signal(syscall.SIGTERM)
+		if code := p.wait(); code != 143 {
+			t.Errorf("exit status: want 143, have %d", code)
+		}
+		p.wantOutput(got("SIGTERM", "orphans", "web")...)
+	})
+}
+
+// SIGTERM to procman reaches every process: children, their grandchildren,
+// a daemon that left the group with setsid (its parent still alive), and a
+// daemon that was orphaned at once (double fork). All of them honour it,
+// so procman stops without SIGKILL, well inside a long grace period.
+func TestSIGTERMReachesEveryProcess(t *testing.T) {
+	eachMode(t, func(t *testing.T, m mode) {
+		p := startProcman(t, m, `
+web: "$IT" trap web-gc & exec "$IT" trap web
+worker: setsid "$IT" trap daemon & (setsid "$IT" trap lone-daemon &); exec "$IT" trap worker
+`, "start", "-t", "20")
+		names := []string{"web", "web-gc", "worker", "daemon", "lone-daemon"}
+		for _, n := range names {
+			p.waitOutput(n + " ready")
+		}
+		ps := p.procs(names...)
+		for _, pr := range ps[3:] {
+			if s, _ := readStat(pr.pid); s.pgid == ps[2].pid {
+				t.Fatalf("%s is still in worker's process group; setsid did not take", pr.name)
+			}
+		}
+		p.signal(syscall.SIGTERM)
+		if code := p.wait(); code != 143 {
+			t.Errorf("exit status: want 143, have %d", code)
+		}
+		p.wantOutput(got("SIGTERM", names...)...)
+		p.wantOutput("SIGTERM received, stopping", "sending SIGTERM to all processes")
+		if out := p.out.String(); strings.Contains(out, "SIGKILL") {
+			t.Errorf("every process honours SIGTERM, yet procman sent SIGKILL:\n%s", out)
+		}
+		p.wantDead(ps...)
+	})
+}
+
+// A child and a grandchild that ignore SIGTERM, and a daemon outside any
+// Procfile group that ignores it too, all die of SIGKILL when the grace
+// period (-t 1) ends; procman then exits 143, long before the deadline.
+func TestTERMIgnoringProcessesDieAfterGrace(t *testing.T) {
+	eachMode(t, func(t *testing.T, m mode) {
+		p := startProcman(t, m, `
+stubborn: "$IT" trap stubborn-gc ignore & exec "$IT" trap stubborn ignore
+polite: (setsid "$IT" trap daemon ignore &); exec "$IT" trap polite
+`, "start", "-t", "1")
+		names := []string{"stubborn", "stubborn-gc", "daemon", "polite"}
+		for _, n := range names {
+			p.waitOutput(n + " ready")
+		}
+		ps := p.procs(names...)
+		sent := time.Now()
+		p.signal(syscall.SIGTERM)
+		code := p.wait()
+		if took := time.Since(sent); took > 10*time.Second {
+			t.Errorf("procman took %s to stop with -t 1, want well under 10s", took)
+		}
+		if code != 143 {
+			t.Errorf("exit status: want 143, have %d", code)
+		}
+		// They got SIGTERM, ignored it, and were killed when -t ran out.
+		p.wantOutput(got("SIGTERM", names...)...)
+		p.wantOutput("sending SIGKILL to all processes", "stubborn.1 terminated by SIGKILL")
+		p.wantDead(ps...)
+	})
+}
+
+// procman's exit status follows SPEC.md: the first exiter's code, 128+N
+// when it died of signal N.
+func TestExitStatus(t *testing.T) {
+	tests := []struct {
+		name     string
+		procfile string
+		kill     string // a helper the test SIGKILLs once all are ready
+		want     int
+		line     string
+	}{
+		{
+			name: "exit 3",
+			procfile: `a: exec "$IT" trap a
+b: while [ ! -e a.pid ]; do sleep 0.01; done; exit 3
+`,
+			want: 3, line: "b.1 exited with code 3",
+		},
+		{
+			name: "exit 0",
+			procfile: `a: exec "$IT" trap a
+b: while [ ! -e a.pid ]; do sleep 0.01; done; exit 0
+`,
+			want: 0, line: "b.1 exited with code 0",
+		},
+		{
+			name: "SIGKILLed child",
+			procfile: `a: exec "$IT" trap a
+b: exec "$IT" trap b
+`,
+			kill: "b", want: 137, line: "b.1 terminated by SIGKILL",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eachMode(t, func(t *testing.T, m mode) {
+				p := startProcman(t, m, tt.procfile, "start", "-t", "10")
+				if tt.kill != "" {
+					p.waitOutput("b ready")
+					if err := syscall.Kill(p.proc(tt.kill).pid, syscall.SIGKILL); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if code := p.wait(); code != tt.want {
+					t.Errorf("exit status: want %d, have %d", tt.want, code)
+				}
+				p.wantOutput(tt.line, "sending SIGTERM to all processes", "a got SIGTERM")
+			})
+		})
+	}
+}
+
+// SIGUSR1, SIGUSR2, SIGHUP and SIGQUIT reach every process group: each
+// child and a grandchild in a child's group.
+func TestSignalsAreForwarded(t *testing.T) {
+	eachMode(t, func(t *testing.T, m mode) {
+		p := startProcman(t, m, `
+a: "$IT" trap a-gc & exec "$IT" trap a
+b: exec "$IT" trap b
+`, "start", "-t", "10")
+		names := []string{"a", "a-gc", "b"}
+		for _, n := range names {
+			p.waitOutput(n + " ready")
+		}
+		for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGHUP, syscall.SIGQUIT} {
+			p.signal(sig)
+			p.waitOutput(got(unix.SignalName(sig), names...)...)
+		}
+		if !p.running() {
+			t.Fatalf("procman stopped on a forwarded signal; output:\n%s", p.out.String())
+		}
+		p.signal(syscall.SIGTERM)
+		if code := p.wait(); code != 143 {
+			t.Errorf("exit status: want 143, have %d", code)
+		}
+	})
+}
+
+// A second SIGINT during the grace period kills everything at once: with
+// an hour's grace, procman only exits before the deadline if it did.
+func TestSecondSIGINTKillsAtOnce(t *testing.T) {
+	eachMode(t, func(t *testing.T, m mode) {
+		p := startProcman(t, m, `
+a: "$IT" trap a-gc ignore & exec "$IT" trap a ignore
+`, "start", "-t", "3600")
+		p.waitOutput("a ready", "a-gc ready")
+		ps := p.procs("a", "a-gc")
+		p.signal(syscall.SIGINT)
+		p.waitOutput(got("SIGTERM", "a", "a-gc")...)
+		p.signal(syscall.SIGINT)
+		if code := p.wait(); code != 130 {
+			t.Errorf("exit status: want 130, have %d", code)
+		}
+		p.wantOutput("SIGINT received again, killing all processes", "a.1 terminated by SIGKILL")
+		p.wantDead(ps...)
+	})
+}
