@@ -23,7 +23,7 @@ func startCommand() *cli.Command {
 			"NAME arguments, starts only those types; NAME=N runs N copies.\n" +
 			"Exits with the status of the process whose exit stopped the others\n" +
 			"(128+N if it died of signal N), or 128+S when procman is stopped by signal S.",
-		Flags: withGlobals(
+		Flags: append(withGlobals(
 			formationFlag(),
 			portFlag(),
 			&cli.StringFlag{
@@ -61,7 +61,7 @@ func startCommand() *cli.Command {
 				Aliases: []string{"q"},
 				Usage:   "hide the output of process types `NAME`[,NAME...] (procman's own lines stay)",
 			},
-		),
+		), policyFlags()...),
 		Action: startAction,
 	}
 }
