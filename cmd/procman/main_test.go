@@ -440,7 +440,12 @@ func producedLine(name string, i int) string {
 	return s + strings.Repeat("x", max(0, 99-len(s)))
 }
 
-// produce NAME COUNT writes COUNT numbered lines as fast as it can.
+// produce NAME COUNT writes COUNT numbered lines as fast as it can, in
+// writes of whole lines that fit in PIPE_BUF, so that each write reaches
+// procman at once. A writer that stalls in the middle of a line (a stdio
+// buffer ending mid-line, then no CPU for a while on a loaded machine) has
+// that partial line shown on its own after logmux.PartialDelay, by design,
+// and this test would take that for a split line.
 func produce() {
 	if len(os.Args) != 3 {
 		fmt.Fprintln(os.Stderr, "usage: produce NAME COUNT")
@@ -451,12 +456,19 @@ func produce() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	w := bufio.NewWriter(os.Stdout)
+	buf := make([]byte, 0, 4096) // PIPE_BUF on Linux
 	for i := 1; i <= n; i++ {
-		w.WriteString(producedLine(os.Args[1], i))
-		w.WriteByte('\n')
+		line := producedLine(os.Args[1], i)
+		if len(buf)+len(line)+1 > cap(buf) {
+			if _, err := os.Stdout.Write(buf); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			buf = buf[:0]
+		}
+		buf = append(append(buf, line...), '\n')
 	}
-	if err := w.Flush(); err != nil {
+	if _, err := os.Stdout.Write(buf); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
