@@ -149,6 +149,10 @@ func startAction(c *cli.Context) error {
 	// must stop the app as soon as it starts, not kill procman outright.
 	signals, stop := subscribe()
 	defer stop()
+	conf, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
 	opts, err := readStartOptions(c)
 	if err != nil {
 		return err
@@ -184,6 +188,11 @@ func startAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	life, err := readLifecycle(c, conf, pf, ins, base, environ)
+	if err != nil {
+		return err
+	}
+	ins = life.instances
 	if len(ins) == 0 {
 		return usageErrorf("nothing to start: the formation runs no processes (%s)", describe(pf))
 	}
@@ -207,7 +216,7 @@ func startAction(c *cli.Context) error {
 		Timestamps: opts.timestamps,
 		TimeLayout: opts.timeLayout,
 		JSON:       opts.json,
-		Width:      procfile.Width(ins),
+		Width:      life.width,
 		Quiet:      slices.Clone(opts.quiet),
 	})
 
@@ -220,6 +229,8 @@ func startAction(c *cli.Context) error {
 		Cols:      cols,
 		Rows:      rows,
 		Signals:   signals,
+		Policy:    life.policy,
+		Release:   life.release,
 	})
 	// A closed stdout (procman start | head) makes Close fail too; the
 	// status already says how the run ended.
