@@ -1,0 +1,110 @@
+package control
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+// ErrNotRunning says that no procman listens on the socket: there is none,
+// or nothing accepts on it (a procman that was killed left it behind).
+var ErrNotRunning = errors.New("procman is not running")
+
+// maxResponse bounds the reply a client reads: ps of MaxCount instances of
+// many types fits with room to spare.
+const maxResponse = 16 << 20
+
+// Call sends req to the procman listening at path and returns its
+// response; timeout bounds the whole exchange. The error wraps
+// ErrNotRunning when nothing listens there, and carries the server's
+// message, as it is, when the server refused the request.
+func Call(path string, req Request, timeout time.Duration) (Response, error) {
+	var resp Response
+	line, err := json.Marshal(req)
+	if err != nil {
+		return resp, err
+	}
+	if len(line)+1 > MaxRequest {
+		return resp, fmt.Errorf("request longer than %d bytes", MaxRequest)
+	}
+	c, err := net.DialTimeout("unix", path, timeout)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return resp, ErrNotRunning
+		}
+		return resp, fmt.Errorf("control socket %s: %w", path, unwrapOp(err))
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	if _, err := c.Write(append(line, '\n')); err != nil {
+		return resp, fmt.Errorf("send request: %w", unwrapOp(err))
+	}
+	data, err := bufio.NewReader(io.LimitReader(c, maxResponse)).ReadBytes('\n')
+	switch {
+	case errors.Is(err, io.EOF) && len(data) == 0:
+		return resp, errors.New("procman closed the connection without answering")
+	case err != nil && !errors.Is(err, io.EOF):
+		return resp, fmt.Errorf("read reply: %w", unwrapOp(err))
+	}
+	if err := json.Unmarshal(data, &resp); err != nil {
+		return resp, errors.New("procman's reply is not valid JSON")
+	}
+	if resp.V != Version {
+		return resp, fmt.Errorf("procman replied in protocol version %d; this one speaks version %d", resp.V, Version)
+	}
+	if !resp.OK {
+		if resp.Error == "" {
+			return resp, errors.New("procman refused the request without saying why")
+		}
+		return resp, errors.New(resp.Error)
+	}
+	return resp, nil
+}
+
+// WriteTable writes instances as `procman ps` shows them, one row each
+// under the header LABEL STATE PID UPTIME RESTARTS PORT READY, columns
+// aligned with spaces. A missing pid, uptime or port is "-"; uptime counts
+// to now, for instances that run.
+func WriteTable(w io.Writer, instances []Instance, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LABEL\tSTATE\tPID\tUPTIME\tRESTARTS\tPORT\tREADY")
+	for _, in := range instances {
+		pid, up, port, ready := "-", "-", "-", "no"
+		if in.Pid > 0 {
+			pid = strconv.Itoa(in.Pid)
+		}
+		if (in.State == "running" || in.State == "stopping") && !in.Started.IsZero() {
+			up = Uptime(now.Sub(in.Started))
+		}
+		if in.Port > 0 {
+			port = strconv.Itoa(in.Port)
+		}
+		if in.Ready {
+			ready = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", in.Label, in.State, pid, up, in.Restarts, port, ready)
+	}
+	return tw.Flush()
+}
+
+// Uptime formats d in two units at most, as ps does: 42s, 3m07s, 5h02m,
+// 2d03h.
+func Uptime(d time.Duration) string {
+	s := int64(max(d, 0) / time.Second)
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%ds", s)
+	case s < 3600:
+		return fmt.Sprintf("%dm%02ds", s/60, s%60)
+	case s < 86400:
+		return fmt.Sprintf("%dh%02dm", s/3600, s%3600/60)
+	}
+	return fmt.Sprintf("%dd%02dh", s/86400, s%86400/3600)
+}

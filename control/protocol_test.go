@@ -1,0 +1,172 @@
+package control
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var requestTests = []struct {
+	name string
+	line string
+	want Request // when err is ""
+	err  string  // a part of the error
+}{
+	{name: "ps", line: `{"v":1,"op":"ps"}`, want: Request{V: 1, Op: "ps"}},
+	{name: "newline and spaces", line: " {\"op\": \"ps\", \"v\": 1}\r\n", want: Request{V: 1, Op: "ps"}},
+	{name: "quit", line: `{"v":1,"op":"quit"}`, want: Request{V: 1, Op: "quit"}},
+	{name: "restart", line: `{"v":1,"op":"restart","targets":["web.1","worker"]}`,
+		want: Request{V: 1, Op: "restart", Targets: []string{"web.1", "worker"}}},
+	{name: "stop", line: `{"v":1,"op":"stop","targets":["a_b-C.12"]}`,
+		want: Request{V: 1, Op: "stop", Targets: []string{"a_b-C.12"}}},
+	{name: "scale", line: `{"v":1,"op":"scale","counts":{"web":3,"worker":0}}`,
+		want: Request{V: 1, Op: "scale", Counts: map[string]int{"web": 3, "worker": 0}}},
+	{name: "scale at the limit", line: `{"v":1,"op":"scale","counts":{"web":1000}}`,
+		want: Request{V: 1, Op: "scale", Counts: map[string]int{"web": 1000}}},
+
+	{name: "empty", line: "", err: "empty request"},
+	{name: "blank", line: " \n", err: "empty request"},
+	{name: "not JSON", line: "ps", err: "malformed JSON"},
+	{name: "truncated", line: `{"v":1,"op":"ps"`, err: "malformed JSON"},
+	{name: "two objects", line: `{"v":1,"op":"ps"}{"v":1,"op":"quit"}`, err: "malformed JSON"},
+	{name: "trailing garbage", line: `{"v":1,"op":"ps"} x`, err: "malformed JSON"},
+	{name: "array", line: `[1,2]`, err: "expected an object, got array"},
+	{name: "null", line: `null`, err: "must be a JSON object"},
+	{name: "string", line: `"ps"`, err: "expected an object, got string"},
+	{name: "no version", line: `{"op":"ps"}`, err: `no protocol version`},
+	{name: "version 2", line: `{"v":2,"op":"ps"}`, err: "unsupported protocol version 2"},
+	{name: "version 0", line: `{"v":0,"op":"ps"}`, err: "unsupported protocol version 0"},
+	{name: "version string", line: `{"v":"1","op":"ps"}`, err: `field "v": expected a whole number, got string`},
+	{name: "version fraction", line: `{"v":1.5,"op":"ps"}`, err: `field "v": expected a whole number`},
+	{name: "huge version", line: `{"v":1e999,"op":"ps"}`, err: `field "v"`},
+	{name: "unknown field", line: `{"v":1,"op":"ps","force":true}`, err: `unknown field "force"`},
+	{name: "field in capitals", line: `{"v":1,"OP":"quit"}`, err: `unknown field "OP"`},
+	{name: "no op", line: `{"v":1}`, err: "no operation"},
+	{name: "unknown op", line: `{"v":1,"op":"rm -rf"}`, err: `unknown operation "rm -rf"`},
+	{name: "op not a string", line: `{"v":1,"op":7}`, err: `field "op": expected a string, got number`},
+	{name: "ps with targets", line: `{"v":1,"op":"ps","targets":["web"]}`, err: "ps takes no targets"},
+	{name: "quit with counts", line: `{"v":1,"op":"quit","counts":{"web":1}}`, err: "quit takes no targets"},
+	{name: "restart without targets", line: `{"v":1,"op":"restart"}`, err: "name a process type"},
+	{name: "stop empty targets", line: `{"v":1,"op":"stop","targets":[]}`, err: "name a process type"},
+	{name: "stop with counts", line: `{"v":1,"op":"stop","targets":["web"],"counts":{"web":1}}`, err: "takes targets, not counts"},
+	{name: "targets not strings", line: `{"v":1,"op":"stop","targets":[1]}`, err: `expected an array of strings, got number`},
+	{name: "target with space", line: `{"v":1,"op":"stop","targets":["web 1"]}`, err: `target "web 1"`},
+	{name: "target empty", line: `{"v":1,"op":"stop","targets":[""]}`, err: `target ""`},
+	{name: "target instance 0", line: `{"v":1,"op":"restart","targets":["web.0"]}`, err: "instance number"},
+	{name: "target instance 01", line: `{"v":1,"op":"restart","targets":["web.01"]}`, err: "instance number"},
+	{name: "target instance -1", line: `{"v":1,"op":"restart","targets":["web.-1"]}`, err: "instance number"},
+	{name: "target two dots", line: `{"v":1,"op":"restart","targets":["web.1.2"]}`, err: "instance number"},
+	{name: "target path", line: `{"v":1,"op":"restart","targets":["../web"]}`, err: "target"},
+	{name: "target control char", line: `{"v":1,"op":"restart","targets":["web\u0000"]}`, err: "target"},
+	{name: "scale without counts", line: `{"v":1,"op":"scale"}`, err: "give counts"},
+	{name: "scale with targets", line: `{"v":1,"op":"scale","targets":["web"],"counts":{"web":1}}`, err: "counts, not targets"},
+	{name: "scale negative", line: `{"v":1,"op":"scale","counts":{"web":-1}}`, err: "web=-1: count must be from 0 to 1000"},
+	{name: "scale too many", line: `{"v":1,"op":"scale","counts":{"web":1001}}`, err: "count must be from 0 to 1000"},
+	{name: "scale fraction", line: `{"v":1,"op":"scale","counts":{"web":1.5}}`, err: `expected an object of counts`},
+	{name: "scale overflow", line: `{"v":1,"op":"scale","counts":{"web":99999999999999999999}}`, err: `field "counts"`},
+	{name: "scale bad name", line: `{"v":1,"op":"scale","counts":{"we b":1}}`, err: `process name "we b"`},
+	{name: "scale counts array", line: `{"v":1,"op":"scale","counts":[1]}`, err: `field "counts"`},
+	{name: "invalid UTF-8 op", line: "{\"v\":1,\"op\":\"\xff\"}", err: "unknown operation"},
+}
+
+func TestParseRequest(t *testing.T) {
+	for _, tt := range requestTests {
+		t.Run(tt.name, func(t *testing.T) {
+			have, err := ParseRequest([]byte(tt.line))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("want an error containing %q, have %v", tt.err, err)
+				}
+				if strings.Contains(err.Error(), "\n") {
+					t.Errorf("error spans lines: %q", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(have, tt.want) {
+				t.Errorf("want %+v, have %+v", tt.want, have)
+			}
+		})
+	}
+}
+
+// A huge unknown name is cut short in the error, so that a reply cannot
+// be made to echo a 64 KiB request.
+func TestParseRequestShortErrors(t *testing.T) {
+	long := strings.Repeat("x", 60000)
+	for _, line := range []string{
+		`{"v":1,"op":"` + long + `"}`,
+		`{"v":1,"` + long + `":1}`,
+		`{"v":1,"op":"stop","targets":["` + long + `"]}`,
+		`{"v":1,"op":"scale","counts":{"web":1` + strings.Repeat("0", 5000) + `}}`,
+	} {
+		_, err := ParseRequest([]byte(line))
+		if err == nil || len(err.Error()) > 200 {
+			t.Errorf("want a short error, have %d bytes", len(err.Error()))
+		}
+	}
+}
+
+// What a client sends is what the server reads.
+func TestRequestRoundTrip(t *testing.T) {
+	for _, tt := range requestTests {
+		if tt.err != "" {
+			continue
+		}
+		data, err := json.Marshal(tt.want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have, err := ParseRequest(data)
+		if err != nil || !reflect.DeepEqual(have, tt.want) {
+			t.Errorf("%s: %s read back as %+v, %v", tt.name, data, have, err)
+		}
+	}
+}
+
+func TestUptime(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{-time.Second, "0s"},
+		{0, "0s"},
+		{999 * time.Millisecond, "0s"},
+		{42 * time.Second, "42s"},
+		{time.Minute, "1m00s"},
+		{3*time.Minute + 7*time.Second, "3m07s"},
+		{time.Hour - time.Second, "59m59s"},
+		{5*time.Hour + 2*time.Minute + 59*time.Second, "5h02m"},
+		{24 * time.Hour, "1d00h"},
+		{51 * time.Hour, "2d03h"},
+	} {
+		if have := Uptime(tt.d); have != tt.want {
+			t.Errorf("Uptime(%v): want %q, have %q", tt.d, tt.want, have)
+		}
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	var b strings.Builder
+	err := WriteTable(&b, []Instance{
+		{Label: "web.1", Name: "web", State: "running", Pid: 4242, Started: now.Add(-65 * time.Second), Port: 5000, Ready: true},
+		{Label: "web.2", Name: "web", State: "stopped", Pid: 4243, Restarts: 2, Port: 5001, Exit: "terminated by SIGTERM"},
+		{Label: "worker.1", Name: "worker", State: "pending"},
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "" +
+		"LABEL     STATE    PID   UPTIME  RESTARTS  PORT  READY\n" +
+		"web.1     running  4242  1m05s   0         5000  yes\n" +
+		"web.2     stopped  4243  -       2         5001  no\n" +
+		"worker.1  pending  -     -       0         -     no\n"
+	if have := b.String(); have != want {
+		t.Errorf("want\n%s\nhave\n%s", want, have)
+	}
+}

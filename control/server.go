@@ -1,0 +1,440 @@
+package control
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/procman/procman/supervisor"
+	"golang.org/x/sys/unix"
+)
+
+// An InUseError says that a procman accepts connections on the socket
+// already: another procman is running there.
+type InUseError struct {
+	Path string
+}
+
+func (e *InUseError) Error() string {
+	return "another procman is listening on " + e.Path
+}
+
+// maxConns bounds the connections served at once; more wait in the
+// listen backlog, so that a flood of clients costs a bounded number of
+// goroutines and descriptors.
+const maxConns = 32
+
+// ioTimeout bounds, per connection, the wait for the request line, the
+// wait for the supervisor's answer and the writing of the reply: a client
+// that connects and says nothing holds nothing for long.
+const ioTimeout = 10 * time.Second
+
+// A Server is procman's end of the control socket. Listen creates it, Serve
+// answers connections, and Requests is what supervisor.Run reads: each
+// connection's one request line is decoded strictly, validated and sent
+// there as a supervisor.Request, and the supervisor's reply goes back as
+// one Response line. The server's goroutines are the ones that wait (on
+// the client, on the channel, on the reply), never the supervisor's owner,
+// which replies to a buffered channel.
+type Server struct {
+	path    string
+	ln      *net.UnixListener
+	id      fileID // of the socket we bound, so Close removes only ours
+	reqs    chan supervisor.Request
+	done    chan struct{}
+	slots   chan struct{}
+	timeout time.Duration
+	uid     int
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[*net.UnixConn]struct{}
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type fileID struct{ dev, ino uint64 }
+
+// Listen creates the control socket at path and listens on it. The socket
+// file has mode 0600 from the moment it exists, whatever the umask, and a
+// connection from another user is refused in any case. A socket left at
+// path by a procman that died (nothing accepts on it) is replaced. One that
+// accepts connections means another procman is running: the error is an
+// *InUseError and path is left alone; so is anything at path that is not a
+// socket. The check and the creation happen under an exclusive lock on
+// path's directory, so that of two procmans starting at once one wins.
+func Listen(path string) (*Server, error) {
+	if len(path) > maxPath {
+		return nil, fmt.Errorf("control socket path %s is too long for a unix socket (%d bytes, at most %d)", path, len(path), maxPath)
+	}
+	unlock := lockDir(filepath.Dir(path))
+	defer unlock()
+	if err := clearStale(path); err != nil {
+		return nil, err
+	}
+	ln, id, err := bindPrivate(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		path:    path,
+		ln:      ln,
+		id:      id,
+		reqs:    make(chan supervisor.Request),
+		done:    make(chan struct{}),
+		slots:   make(chan struct{}, maxConns),
+		timeout: ioTimeout,
+		uid:     os.Getuid(),
+		conns:   make(map[*net.UnixConn]struct{}),
+	}, nil
+}
+
+// lockDir takes an exclusive flock on dir and returns its release. The lock
+// is advisory and taken only by procmans about to create a socket there, for
+// the few system calls that check for a live one and replace a stale one.
+// A directory that cannot be opened (no read permission) goes unlocked:
+// the bind below still refuses to replace an existing file.
+func lockDir(dir string) (unlock func()) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return func() {}
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	return func() { f.Close() } // closing releases the lock
+}
+
+// clearStale removes a socket at path that nothing accepts on.
+func clearStale(path string) error {
+	info, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	if info.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("control socket %s: the file exists and is not a socket", path)
+	}
+	c, err := net.DialTimeout("unix", path, 5*time.Second)
+	switch {
+	case err == nil:
+		c.Close()
+		return &InUseError{Path: path}
+	case errors.Is(err, syscall.EAGAIN):
+		return &InUseError{Path: path} // alive, with a full backlog
+	case errors.Is(err, syscall.ECONNREFUSED):
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove stale control socket: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("control socket %s: %w", path, unwrapOp(err))
+}
+
+// bindPrivate creates a listening unix socket at path with mode 0600.
+func bindPrivate(path string) (*net.UnixListener, fileID, error) {
+	var id fileID
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, id, fmt.Errorf("control socket: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close() // net.FileListener holds its own copy
+	// Linux creates the socket file with the mode of the socket's inode,
+	// less the umask. Setting that mode first means the file never exists
+	// with a wider one, without touching the process-wide umask (which
+	// other goroutines' files and children would see).
+	if err := unix.Fchmod(fd, 0o600); err != nil {
+		return nil, id, fmt.Errorf("control socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		if errors.Is(err, unix.EADDRINUSE) {
+			return nil, id, &InUseError{Path: path}
+		}
+		return nil, id, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	fail := func(err error) (*net.UnixListener, fileID, error) {
+		os.Remove(path)
+		return nil, id, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return fail(err)
+	}
+	id = fileID{dev: st.Dev, ino: st.Ino}
+	if st.Mode&0o077 != 0 {
+		// A kernel that ignored the fchmod: nobody can have connected
+		// yet, as nothing listens.
+		if err := os.Chmod(path, 0o600); err != nil {
+			return fail(err)
+		}
+	}
+	if err := unix.Listen(fd, 64); err != nil {
+		return fail(err)
+	}
+	l, err := net.FileListener(f)
+	if err != nil {
+		return fail(err)
+	}
+	ul := l.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false) // Close removes the file, and only if it is still ours
+	return ul, id, nil
+}
+
+// Path returns the socket's path.
+func (s *Server) Path() string { return s.path }
+
+// Requests returns the channel to pass to supervisor.Run as
+// Config.Requests. It is unbuffered: a request is sent only when the
+// supervisor takes it.
+func (s *Server) Requests() <-chan supervisor.Request { return s.reqs }
+
+// Serve answers connections until Close is called, then returns nil. It
+// returns an error only when accepting fails for good.
+func (s *Server) Serve() error {
+	delay := time.Duration(0)
+	for {
+		select {
+		case s.slots <- struct{}{}:
+		case <-s.done:
+			return nil
+		}
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			<-s.slots
+			select {
+			case <-s.done:
+				return nil
+			default:
+			}
+			if !temporary(err) {
+				return fmt.Errorf("control socket: %w", err)
+			}
+			// Out of descriptors, say: wait a little, as net/http does,
+			// rather than spin or give up.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-s.done:
+				t.Stop()
+				return nil
+			}
+			continue
+		}
+		delay = 0
+		if !s.track(c) {
+			<-s.slots
+			continue
+		}
+		go func() {
+			defer func() { <-s.slots }()
+			defer s.wg.Done()
+			defer s.untrack(c)
+			s.handle(c)
+		}()
+	}
+}
+
+func temporary(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EINTR)
+}
+
+// track registers a connection so that Close can cut its wait for a
+// request short; it sets the connection's deadline here, under the lock,
+// so that a Close in between cannot be overridden.
+func (s *Server) track(c *net.UnixConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return false
+	}
+	c.SetDeadline(time.Now().Add(s.timeout))
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *net.UnixConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	c.Close()
+}
+
+// Close stops accepting, lets the connections in progress finish (one
+// still waiting for its request line gets an error reply at once), and
+// removes the socket file unless another file has taken its place. It is
+// safe to call more than once and from any goroutine.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		close(s.done)
+		for c := range s.conns {
+			c.SetReadDeadline(time.Now())
+		}
+		s.mu.Unlock()
+		s.ln.Close()
+		s.wg.Wait()
+		s.closeErr = s.remove()
+	})
+	return s.closeErr
+}
+
+func (s *Server) remove() error {
+	var st unix.Stat_t
+	if err := unix.Lstat(s.path, &st); err != nil {
+		return nil // gone already
+	}
+	if (fileID{dev: st.Dev, ino: st.Ino}) != s.id {
+		return nil // not ours any more
+	}
+	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove control socket: %w", err)
+	}
+	return nil
+}
+
+var (
+	errStopping = errors.New("procman is stopping")
+	errTooLong  = fmt.Errorf("request longer than %d bytes", MaxRequest)
+)
+
+func (s *Server) handle(c *net.UnixConn) {
+	resp := s.respond(c)
+	data, err := json.Marshal(resp)
+	if err != nil {
+		data, _ = json.Marshal(failure(err))
+	}
+	c.SetWriteDeadline(time.Now().Add(s.timeout))
+	c.Write(append(data, '\n')) // a client that left gets nothing
+}
+
+func (s *Server) respond(c *net.UnixConn) Response {
+	if err := s.checkPeer(c); err != nil {
+		return failure(err)
+	}
+	line, err := readRequest(c)
+	if err != nil {
+		select {
+		case <-s.done:
+			return failure(errStopping)
+		default:
+		}
+		return failure(err)
+	}
+	req, err := ParseRequest(line)
+	if err != nil {
+		return failure(err)
+	}
+	return s.ask(req)
+}
+
+// checkPeer refuses a client of another user. The socket's mode already
+// keeps them out; this holds even if the file's mode or directory were
+// changed behind procman's back. Root is let in: it could anyway.
+func (s *Server) checkPeer(c *net.UnixConn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return err
+	}
+	if credErr != nil {
+		return fmt.Errorf("peer credentials: %w", credErr)
+	}
+	if int(cred.Uid) != s.uid && cred.Uid != 0 {
+		return errors.New("permission denied: this procman answers only its own user")
+	}
+	return nil
+}
+
+// readRequest reads one line of at most MaxRequest bytes. A client that
+// shuts down its side after the request needs no newline.
+func readRequest(r io.Reader) ([]byte, error) {
+	br := bufio.NewReader(io.LimitReader(r, MaxRequest+1))
+	line, err := br.ReadBytes('\n')
+	var ne net.Error
+	switch {
+	case len(line) > MaxRequest:
+		return nil, errTooLong
+	case err == nil:
+		return line, nil
+	case errors.As(err, &ne) && ne.Timeout():
+		if len(line) > 0 {
+			return nil, errors.New("incomplete request: no newline before the timeout")
+		}
+		return nil, errors.New("no request before the timeout")
+	case errors.Is(err, io.EOF) && len(line) > 0:
+		return line, nil
+	case errors.Is(err, io.EOF):
+		return nil, errors.New("empty request")
+	}
+	return nil, fmt.Errorf("read request: %w", unwrapOp(err))
+}
+
+// ask hands req to the supervisor and waits for its reply. The supervisor
+// takes requests between its other work and answers at once, so both
+// waits are short; the timer covers a supervisor that has returned (and a
+// caller that has not closed the server yet).
+func (s *Server) ask(req Request) Response {
+	reply := make(chan supervisor.Reply, 1)
+	sreq := supervisor.Request{Op: req.Op, Targets: req.Targets, Counts: req.Counts, Reply: reply}
+	t := time.NewTimer(s.timeout)
+	defer t.Stop()
+	select {
+	case s.reqs <- sreq:
+	case <-s.done:
+		return failure(errStopping)
+	case <-t.C:
+		return failure(errors.New("procman did not take the request in time"))
+	}
+	select {
+	case r := <-reply:
+		if r.Err != nil {
+			return failure(r.Err)
+		}
+		return Response{V: Version, OK: true, Instances: fromStatus(r.Instances)}
+	case <-t.C:
+		return failure(errors.New("procman did not answer in time"))
+	}
+}
+
+func failure(err error) Response {
+	return Response{V: Version, Error: err.Error()}
+}
+
+// unwrapOp drops a *net.OpError's "dial unix /path:" prefix, which the
+// messages around it already say better.
+func unwrapOp(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
+}
