@@ -12,10 +12,14 @@ func checkCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "check",
 		Usage: "validate the Procfile, the env files and -m/-p without starting anything",
-		Flags: withGlobals(formationFlag(), portFlag()),
+		Flags: append(withGlobals(formationFlag(), portFlag()), policyFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usageErrorf("check: unexpected argument %q", c.Args().First())
+			}
+			conf, err := loadConfig(c)
+			if err != nil {
+				return err
 			}
 			proj, err := readProject(c)
 			if err != nil {
@@ -36,6 +40,9 @@ func checkCommand() *cli.Command {
 			}
 			form, err := readFormation(c, pf)
 			if err != nil {
+				return err
+			}
+			if _, _, err := readPolicy(c, conf, pf); err != nil {
 				return err
 			}
 			if _, err := instances(pf, form, base, from); err != nil {
