@@ -1,0 +1,261 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/procman/procman/control"
+	"github.com/procman/procman/procfile"
+	"github.com/procman/procman/supervisor"
+	"github.com/urfave/cli/v2"
+)
+
+// callTimeout bounds a control command's whole exchange with procman,
+// which answers at once unless it is wedged.
+const callTimeout = 30 * time.Second
+
+// socketFlag is --socket, for start and every control command.
+func socketFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:        "socket",
+		Usage:       "the control socket is at `PATH`",
+		EnvVars:     []string{"PROCMAN_SOCKET"},
+		DefaultText: "ROOT/" + control.SocketName + ", or a private directory under $XDG_RUNTIME_DIR or the temp dir when ROOT is not writable",
+	}
+}
+
+// socketPath finds the control socket of the procman that runs in root,
+// as start and the control commands all do: --socket or PROCMAN_SOCKET,
+// else control.DefaultPath. private says that the path is in procman's
+// private directory, which start must create.
+func socketPath(c *cli.Context, root string) (path string, private bool, err error) {
+	if p := c.String("socket"); p != "" {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return "", false, &failure{err: fmt.Errorf("--socket %q: %w", p, err)}
+		}
+		return abs, false, nil
+	}
+	rt := os.Getenv("XDG_RUNTIME_DIR")
+	if !filepath.IsAbs(rt) {
+		rt = os.TempDir()
+	}
+	path = control.DefaultPath(root, rt)
+	return path, filepath.Dir(path) != root, nil
+}
+
+// listenControl opens the control socket of the procman about to start in
+// root and serves it in the background. The caller passes the server's
+// Requests to supervisor.Run and closes the server when Run returns, which
+// removes the socket. Another procman listening there is an error, and
+// nothing must start then.
+func listenControl(c *cli.Context, root string) (*control.Server, error) {
+	path, private, err := socketPath(c, root)
+	if err != nil {
+		return nil, err
+	}
+	if private {
+		if err := control.MakePrivateDir(filepath.Dir(path)); err != nil {
+			return nil, &failure{err: err}
+		}
+	}
+	srv, err := control.Listen(path)
+	var inUse *control.InUseError
+	switch {
+	case errors.As(err, &inUse):
+		return nil, &failure{err: fmt.Errorf("another procman is running in %s (socket %s)", root, path)}
+	case err != nil:
+		return nil, &failure{err: fmt.Errorf("%w (choose another with --socket)", err)}
+	}
+	// Serve fails only if accepting fails for good; procman's processes
+	// matter more than its remote control, so they run on regardless.
+	go srv.Serve()
+	return srv, nil
+}
+
+// scaler returns the supervisor's NewProcess for `procman scale`: instance
+// num of a type gets its port by the usual rule (procfile.Instances) and is
+// made into a process by build, the function start made the first ones
+// with.
+func scaler(pf *procfile.Procfile, base int, build func(procfile.Instance) supervisor.Process) func(string, int) (supervisor.Process, error) {
+	return func(name string, num int) (supervisor.Process, error) {
+		if name == procfile.Release {
+			return supervisor.Process{}, fmt.Errorf("%s is the release phase and cannot be scaled", name)
+		}
+		ins, err := procfile.Instances(pf, procfile.Formation{Counts: map[string]int{name: num}}, base)
+		if err != nil {
+			return supervisor.Process{}, err
+		}
+		if len(ins) == 0 || ins[len(ins)-1].Num != num {
+			return supervisor.Process{}, fmt.Errorf("no instance %s.%d", name, num)
+		}
+		return build(ins[len(ins)-1]), nil
+	}
+}
+
+// attachFlag is start's --attach.
+func attachFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:  "attach",
+		Usage: "give procman's stdin to the processes of type `NAME` (for a debugger prompt); the others keep an empty pipe",
+	}
+}
+
+// readAttach checks --attach against the Procfile and returns what
+// supervisor.Config's Stdin and Attach get.
+func readAttach(c *cli.Context, pf *procfile.Procfile) (*os.File, string, error) {
+	name := c.String("attach")
+	if !c.IsSet("attach") {
+		return nil, "", nil
+	}
+	if _, ok := pf.Lookup(name); !ok {
+		return nil, "", usageErrorf("--attach %q: unknown process type (%s)", name, describe(pf))
+	}
+	return os.Stdin, name, nil
+}
+
+// callControl sends req to the procman that runs in the project's root.
+func callControl(c *cli.Context, req control.Request) (control.Response, error) {
+	proj, err := readProject(c)
+	if err != nil {
+		return control.Response{}, err
+	}
+	path, _, err := socketPath(c, proj.root)
+	if err != nil {
+		return control.Response{}, err
+	}
+	req.V = control.Version
+	resp, err := control.Call(path, req, callTimeout)
+	switch {
+	case errors.Is(err, control.ErrNotRunning) && c.String("socket") != "":
+		return resp, &failure{err: fmt.Errorf("no procman is running on socket %s", path)}
+	case errors.Is(err, control.ErrNotRunning):
+		return resp, &failure{err: fmt.Errorf("no procman is running in %s (nothing listens on %s)", proj.root, path)}
+	case err != nil:
+		return resp, &failure{err: err}
+	}
+	return resp, nil
+}
+
+func noArgs(c *cli.Context) error {
+	if c.Args().Present() {
+		return usageErrorf("%s takes no arguments, have %q", c.Command.Name, c.Args().First())
+	}
+	return nil
+}
+
+func psCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "ps",
+		Usage: "list the processes of the procman running here",
+		Description: "Shows every instance with its state, pid, uptime, restarts, port and\n" +
+			"readiness. --json prints the same as a JSON array, for scripts.",
+		Flags: withGlobals(socketFlag(),
+			&cli.BoolFlag{Name: "json", Usage: "print a JSON array of instances instead of a table"}),
+		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			resp, err := callControl(c, control.Request{Op: control.OpPs})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(append([]control.Instance{}, resp.Instances...))
+			}
+			return control.WriteTable(c.App.Writer, resp.Instances, time.Now())
+		},
+	}
+}
+
+// targetCommand makes restart and stop, which act on named instances.
+func targetCommand(op, usage, description string) *cli.Command {
+	return &cli.Command{
+		Name:        op,
+		Usage:       usage,
+		ArgsUsage:   "NAME|NAME.N ...",
+		Description: description,
+		Flags:       withGlobals(socketFlag()),
+		Action: func(c *cli.Context) error {
+			if !c.Args().Present() {
+				return usageErrorf("%s: name a process type or instance (web, web.1)", op)
+			}
+			_, err := callControl(c, control.Request{Op: op, Targets: c.Args().Slice()})
+			return err
+		},
+	}
+}
+
+func restartCommand() *cli.Command {
+	return targetCommand(control.OpRestart, "restart processes of the procman running here",
+		"Stops each named instance gracefully (SIGTERM, the grace period, SIGKILL),\n"+
+			"then starts it again; NAME means every instance of the type. The others\n"+
+			"keep running. A stopped instance is started.")
+}
+
+func stopCommand() *cli.Command {
+	return targetCommand(control.OpStop, "stop processes of the procman running here, leaving the rest up",
+		"Stops each named instance gracefully (SIGTERM, the grace period, SIGKILL);\n"+
+			"NAME means every instance of the type. It stays stopped until restarted,\n"+
+			"and its exit does not stop the others.")
+}
+
+func scaleCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "scale",
+		Usage:     "change how many instances of process types the procman running here runs",
+		ArgsUsage: "NAME=N[,NAME=N...]",
+		Description: "New instances get the next numbers and ports by the usual rule;\n" +
+			"the highest-numbered instances are stopped gracefully and removed.",
+		Flags: withGlobals(socketFlag()),
+		Action: func(c *cli.Context) error {
+			spec := strings.Join(c.Args().Slice(), ",")
+			if strings.TrimSpace(spec) == "" {
+				return usageErrorf("scale: give counts like web=3,worker=0")
+			}
+			f, err := procfile.ParseFormation(spec)
+			if err != nil {
+				return usageErrorf("scale %s: %s", spec, err)
+			}
+			if f.All != 0 || len(f.Counts) == 0 {
+				return usageErrorf("scale %s: name each process type (all=N is for start)", spec)
+			}
+			_, err = callControl(c, control.Request{Op: control.OpScale, Counts: f.Counts})
+			return err
+		},
+	}
+}
+
+// stopAllCommand makes quit and kill, which both stop the app as SIGTERM
+// to procman would.
+func stopAllCommand(name, usage string) *cli.Command {
+	return &cli.Command{
+		Name:  name,
+		Usage: usage,
+		Description: "Stops every process as SIGTERM to procman would (SIGTERM, the grace\n" +
+			"period, SIGKILL), and procman exits. It returns once the stop has begun.",
+		Flags: withGlobals(socketFlag()),
+		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			_, err := callControl(c, control.Request{Op: control.OpQuit})
+			return err
+		},
+	}
+}
+
+func quitCommand() *cli.Command {
+	return stopAllCommand("quit", "stop every process and the procman running here")
+}
+
+func killCommand() *cli.Command {
+	return stopAllCommand("kill", "stop every process and the procman running here (the same as quit)")
+}
