@@ -61,6 +61,7 @@ func startCommand() *cli.Command {
 				Aliases: []string{"q"},
 				Usage:   "hide the output of process types `NAME`[,NAME...] (procman's own lines stay)",
 			},
+			socketFlag(),
 		), policyFlags()...),
 		Action: startAction,
 	}
@@ -197,9 +198,9 @@ func startAction(c *cli.Context) error {
 		return usageErrorf("nothing to start: the formation runs no processes (%s)", describe(pf))
 	}
 
-	procs := make([]supervisor.Process, len(ins))
-	for i, in := range ins {
-		procs[i] = supervisor.Process{
+	// process makes the first instances and, for procman scale, later ones.
+	process := func(in procfile.Instance) supervisor.Process {
+		return supervisor.Process{
 			Name:    in.Name,
 			Label:   in.Label(),
 			Command: in.Command,
@@ -207,6 +208,15 @@ func startAction(c *cli.Context) error {
 			Port:    in.Port,
 		}
 	}
+	procs := make([]supervisor.Process, len(ins))
+	for i, in := range ins {
+		procs[i] = process(in)
+	}
+	srv, err := listenControl(c, proj.root)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
 
 	stdout := c.App.Writer
 	tty := isTerminal(stdout)
@@ -221,16 +231,18 @@ func startAction(c *cli.Context) error {
 	})
 
 	status, err := supervisor.Run(supervisor.Config{
-		Dir:       proj.root,
-		Processes: procs,
-		Grace:     opts.grace,
-		Log:       mux,
-		PTY:       opts.pty == choiceOn || (opts.pty == choiceAuto && tty),
-		Cols:      cols,
-		Rows:      rows,
-		Signals:   signals,
-		Policy:    life.policy,
-		Release:   life.release,
+		Dir:        proj.root,
+		Processes:  procs,
+		Grace:      opts.grace,
+		Log:        mux,
+		PTY:        opts.pty == choiceOn || (opts.pty == choiceAuto && tty),
+		Cols:       cols,
+		Rows:       rows,
+		Signals:    signals,
+		Policy:     life.policy,
+		Release:    life.release,
+		Requests:   srv.Requests(),
+		NewProcess: scaler(pf, base, process),
 	})
 	// A closed stdout (procman start | head) makes Close fail too; the
 	// status already says how the run ended.
