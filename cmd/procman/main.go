@@ -71,6 +71,12 @@ func newApp(stdout, stderr io.Writer, notFound *string) *cli.App {
 			runCommand(),
 			checkCommand(),
 			// TODO: exportCommand() once cmd/procman/export.go lands.
+			psCommand(),
+			restartCommand(),
+			stopCommand(),
+			scaleCommand(),
+			killCommand(),
+			quitCommand(),
 			versionCommand(),
 		},
 		// urfave/cli would otherwise print its own messages and call
