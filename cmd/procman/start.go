@@ -62,6 +62,7 @@ func startCommand() *cli.Command {
 				Usage:   "hide the output of process types `NAME`[,NAME...] (procman's own lines stay)",
 			},
 			socketFlag(),
+			attachFlag(),
 		), policyFlags()...),
 		Action: startAction,
 	}
@@ -169,6 +170,10 @@ func startAction(c *cli.Context) error {
 	if err := checkQuiet(opts.quiet, pf); err != nil {
 		return err
 	}
+	stdin, attach, err := readAttach(c, pf)
+	if err != nil {
+		return err
+	}
 	real := os.Environ()
 	environ, vars, err := proj.loadEnv(real)
 	if err != nil {
@@ -243,6 +248,8 @@ func startAction(c *cli.Context) error {
 		Release:    life.release,
 		Requests:   srv.Requests(),
 		NewProcess: scaler(pf, base, process),
+		Stdin:      stdin,
+		Attach:     attach,
 	})
 	// A closed stdout (procman start | head) makes Close fail too; the
 	// status already says how the run ended.
