@@ -1,0 +1,192 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/procman/procman/export"
+	"github.com/urfave/cli/v2"
+)
+
+// exportCommand is `procman export FORMAT DIR`: the app's processes as
+// files for another process manager, written by package export.
+func exportCommand() *cli.Command {
+	formats := strings.Join(export.Formats(), ", ")
+	return &cli.Command{
+		Name:      "export",
+		Usage:     "write the processes as units for systemd, supervisord, runit, launchd or Kubernetes",
+		ArgsUsage: "FORMAT DIR",
+		Description: "FORMAT is one of " + formats + ". DIR is created if needed.\n" +
+			"The same inputs give byte-identical files. Exporting again into DIR\n" +
+			"replaces the files the last export of the same app wrote there (listed in\n" +
+			"DIR/.procman-export-APP) and touches no other file. Files that carry\n" +
+			"config from the env files are written with mode 0600.",
+		Flags: withGlobals(
+			&cli.StringFlag{
+				Name:        "app",
+				Aliases:     []string{"a"},
+				Usage:       "`NAME` of the app: the prefix of every unit and file",
+				DefaultText: "the root directory's name",
+			},
+			&cli.StringFlag{
+				Name:        "user",
+				Aliases:     []string{"u"},
+				Usage:       "run the processes as `USER`",
+				DefaultText: "the manager's default",
+			},
+			&cli.StringFlag{
+				Name:        "log",
+				Aliases:     []string{"l"},
+				Usage:       "write the processes' output to files in `DIR`",
+				DefaultText: "the manager's own logging",
+			},
+			&cli.StringFlag{
+				Name:    "run",
+				Aliases: []string{"r"},
+				Usage:   "run directory `DIR`, for user templates (foreman's -r; the built-in templates do not use it)",
+			},
+			formationFlag(),
+			portFlag(),
+			&cli.StringFlag{
+				Name:    "timeout",
+				Aliases: []string{"t"},
+				Value:   "5",
+				Usage:   "`SECONDS` from SIGTERM to SIGKILL when stopping (rounded up to whole seconds)",
+			},
+			&cli.StringFlag{
+				Name:  "template",
+				Usage: "take templates from `DIR` where it has a file named like a built-in template",
+			},
+			&cli.StringFlag{
+				Name:  "image",
+				Usage: "container `IMAGE` that holds the app (kubernetes; required there)",
+			},
+		),
+		Action: exportAction,
+	}
+}
+
+func exportAction(c *cli.Context) error {
+	args := c.Args().Slice()
+	formats := strings.Join(export.Formats(), ", ")
+	switch {
+	case len(args) == 0:
+		return usageErrorf("export: missing FORMAT and DIR (usage: procman export FORMAT DIR; formats: %s)", formats)
+	case !slices.Contains(export.Formats(), args[0]):
+		return usageErrorf("export: unknown format %q (known: %s)", args[0], formats)
+	case len(args) == 1:
+		return usageErrorf("export: missing DIR (usage: procman export %s DIR)", args[0])
+	case len(args) > 2:
+		return usageErrorf("export: unexpected argument %q (usage: procman export FORMAT DIR)", args[2])
+	case args[1] == "":
+		return usageErrorf("export: empty DIR")
+	}
+	format, dir := args[0], args[1]
+	if format == "kubernetes" && c.String("image") == "" {
+		return usageErrorf("export: kubernetes needs --image IMAGE: the container image that holds the app")
+	}
+	name := c.String("app")
+	if c.IsSet("app") && name == "" {
+		return usageErrorf("-a \"\": empty app name")
+	}
+	tmpl := c.String("template")
+	if tmpl != "" {
+		info, err := os.Stat(tmpl)
+		if err != nil {
+			return usageErrorf("--template %q: %s", tmpl, pathReason(err))
+		}
+		if !info.IsDir() {
+			return usageErrorf("--template %q: not a directory", tmpl)
+		}
+	}
+	grace, err := parseTimeout(c.String("timeout"))
+	if err != nil {
+		return err
+	}
+
+	proj, err := readProject(c)
+	if err != nil {
+		return err
+	}
+	pf, err := proj.parseProcfile()
+	if err != nil {
+		return err
+	}
+	real := os.Environ()
+	// Only the env files become the exported config: the environment
+	// procman itself runs in belongs to this machine, not to the target.
+	_, vars, err := proj.loadEnv(real)
+	if err != nil {
+		return err
+	}
+	base, from, err := basePort(c, environMap(real), vars)
+	if err != nil {
+		return err
+	}
+	form, err := readFormation(c, pf)
+	if err != nil {
+		return err
+	}
+	ins, err := instances(pf, form, base, from)
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		name = export.DefaultName(proj.root)
+	}
+	app := export.App{
+		Name:      name,
+		Root:      proj.root,
+		User:      c.String("user"),
+		LogDir:    c.String("log"),
+		RunDir:    c.String("run"),
+		Grace:     grace,
+		Instances: ins,
+		Config:    vars,
+		Image:     c.String("image"),
+		Procfile:  proj.procfile,
+	}
+	if err := export.Write(format, dir, app, tmpl); err != nil {
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			// The input was fine; the file system refused.
+			return &failure{err: fmt.Errorf("export: %w", err)}
+		}
+		return usageErrorf("export: %s", err)
+	}
+
+	labels := make([]string, len(ins))
+	for i, in := range ins {
+		labels[i] = in.Label()
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "exported %s (%s) for %s to %s\n", name, strings.Join(labels, ", "), format, abs)
+	fmt.Fprintf(w, "next: %s\n", nextStep(format, name, abs))
+	return nil
+}
+
+// nextStep is the command a user runs after an export to start the app.
+func nextStep(format, name, dir string) string {
+	switch format {
+	case "systemd":
+		return fmt.Sprintf("systemctl daemon-reload && systemctl enable --now %s.target (with %s in systemd's unit path, e.g. /etc/systemd/system)", name, dir)
+	case "supervisord":
+		return fmt.Sprintf("supervisorctl reread && supervisorctl update (with %s/*.conf in supervisord's [include] files)", dir)
+	case "runit":
+		return fmt.Sprintf("ln -s %s/%s-* /etc/service/ (runsvdir starts each service directory)", dir, name)
+	case "launchd":
+		return fmt.Sprintf("launchctl load %s/%s-*.plist (export into ~/Library/LaunchAgents, or /Library/LaunchDaemons as root)", dir, name)
+	case "kubernetes":
+		return "kubectl apply -f " + dir
+	}
+	return ""
+}
