@@ -42,9 +42,11 @@ func normalizeArgs(app *cli.App, args []string) []string {
 	if slices.Contains(positionalStops, cmd.Name) {
 		return append(out, rest...)
 	}
-	flags, positional := intersperse(cmd.Flags, rest)
+	flags, positional, dangling := intersperse(cmd.Flags, rest)
 	out = append(out, flags...)
-	if len(positional) > 0 {
+	// A last flag that lacks its value would take "--" for it; without the
+	// positional arguments urfave/cli reports the missing value instead.
+	if len(positional) > 0 && !dangling {
 		out = append(out, "--")
 		out = append(out, positional...)
 	}
@@ -86,25 +88,29 @@ func splitFlags(defs []cli.Flag, args []string) (flags []string, next int, ok bo
 
 // intersperse separates a command's flags (with their values) from its
 // positional arguments wherever they appear; after "--" everything is
-// positional. Unknown flags are kept as flags, without a value.
-func intersperse(defs []cli.Flag, args []string) (flags, positional []string) {
+// positional. Unknown flags are kept as flags, without a value. dangling
+// reports a last flag that needs a value and has none.
+func intersperse(defs []cli.Flag, args []string) (flags, positional []string, dangling bool) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
 		case a == "--":
-			return flags, append(positional, args[i+1:]...)
+			return flags, append(positional, args[i+1:]...), false
 		case !isFlag(a):
 			positional = append(positional, a)
 		default:
 			flags = append(flags, a)
 			takes, _ := takesValue(defs, a)
-			if takes && !strings.Contains(a, "=") && i+1 < len(args) {
+			if takes && !strings.Contains(a, "=") {
+				if i+1 == len(args) {
+					return flags, positional, true
+				}
 				i++
 				flags = append(flags, args[i])
 			}
 		}
 	}
-	return flags, positional
+	return flags, positional, false
 }
 
 func isFlag(a string) bool {

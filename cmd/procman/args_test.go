@@ -28,6 +28,8 @@ func TestNormalizeArgs(t *testing.T) {
 		{"procman start web -h", "procman start -h -- web"},
 		{"procman start web --bogus", "procman start --bogus -- web"},
 		{"procman check -m web=x extra", "procman check -m web=x -- extra"},
+		{"procman start web -e", "procman start -e"},
+		{"procman start -- web -e", "procman start -- web -e"},
 		// run: the command's flags are its own
 		{"procman run ls -la", "procman run ls -la"},
 		{"procman -e x run -p 1 ls -la -e y", "procman run -e x -p 1 ls -la -e y"},
