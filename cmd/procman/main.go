@@ -70,7 +70,7 @@ func newApp(stdout, stderr io.Writer, notFound *string) *cli.App {
 			startCommand(),
 			runCommand(),
 			checkCommand(),
-			// TODO: exportCommand() once cmd/procman/export.go lands.
+			exportCommand(),
 			psCommand(),
 			restartCommand(),
 			stopCommand(),
