@@ -52,10 +52,12 @@ func privateName(root string) string {
 		}
 		return '_'
 	}, filepath.Base(root))
-	if len(base) > 24 {
-		base = base[:24]
+	// Short, so that the path fits in a socket address even under a
+	// long temp directory; 48 bits of hash tell one user's roots apart.
+	if len(base) > 16 {
+		base = base[:16]
 	}
-	return base + "-" + hex.EncodeToString(sum[:8]) + ".sock"
+	return base + "-" + hex.EncodeToString(sum[:6]) + ".sock"
 }
 
 // MakePrivateDir creates dir with mode 0700 if it does not exist, and
