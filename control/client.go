@@ -34,15 +34,13 @@ func Call(path string, req Request, timeout time.Duration) (Response, error) {
 	if len(line)+1 > MaxRequest {
 		return resp, fmt.Errorf("request longer than %d bytes", MaxRequest)
 	}
-	c, err := net.DialTimeout("unix", path, timeout)
+	end := time.Now().Add(timeout)
+	c, err := dial(path, end)
 	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return resp, ErrNotRunning
-		}
-		return resp, fmt.Errorf("control socket %s: %w", path, unwrapOp(err))
+		return resp, err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(timeout))
+	c.SetDeadline(end)
 	if _, err := c.Write(append(line, '\n')); err != nil {
 		return resp, fmt.Errorf("send request: %w", unwrapOp(err))
 	}
@@ -66,6 +64,23 @@ func Call(path string, req Request, timeout time.Duration) (Response, error) {
 		return resp, errors.New(resp.Error)
 	}
 	return resp, nil
+}
+
+// dial connects to path. A full backlog (EAGAIN: the server is busy with
+// other clients) is waited out until end, as a TCP connect would be.
+func dial(path string, end time.Time) (net.Conn, error) {
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		c, err := net.DialTimeout("unix", path, time.Until(end))
+		switch {
+		case err == nil:
+			return c, nil
+		case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED):
+			return nil, ErrNotRunning
+		case !errors.Is(err, syscall.EAGAIN) || time.Now().Add(wait).After(end):
+			return nil, fmt.Errorf("control socket %s: %w", path, unwrapOp(err))
+		}
+		time.Sleep(wait)
+	}
 }
 
 // WriteTable writes instances as `procman ps` shows them, one row each

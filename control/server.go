@@ -185,7 +185,10 @@ func bindPrivate(path string) (*net.UnixListener, fileID, error) {
 			return fail(err)
 		}
 	}
-	if err := unix.Listen(fd, 64); err != nil {
+	// A connect to a unix socket whose backlog is full fails at once
+	// (EAGAIN) instead of waiting: ask for the system's maximum, as the
+	// net package does, since the server serves only maxConns at a time.
+	if err := unix.Listen(fd, 4096); err != nil {
 		return fail(err)
 	}
 	l, err := net.FileListener(f)
