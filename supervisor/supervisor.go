@@ -188,8 +188,10 @@ type supervisor struct {
 	noneLeft bool         // the reaper found no child at all since the last signal
 	termed   map[int]bool // orphans already sent SIGTERM
 	isInit   bool
-	levels   map[string]int // stop level by type
-	prober   *prober
+	// suspended: SIGTSTP stopped the app, and a SIGCONT resumes it.
+	suspended bool
+	levels    map[string]int // stop level by type
+	prober    *prober
 }
 
 func newSupervisor(cfg Config) *supervisor {
@@ -643,11 +645,15 @@ func (s *supervisor) signal(sig syscall.Signal) {
 		}
 		s.event("signal", "SIGTSTP received, suspending all processes")
 		s.signalGroups(syscall.SIGSTOP, s.all)
+		s.suspended = true
 		unix.Kill(os.Getpid(), unix.SIGSTOP)
 	case syscall.SIGCONT:
-		if s.isInit {
+		// Only a resume after our own suspend is news; tools such as
+		// timeout(1) send SIGCONT after every signal.
+		if s.isInit || !s.suspended {
 			return
 		}
+		s.suspended = false
 		s.event("signal", "SIGCONT received, resuming all processes")
 		s.signalGroups(syscall.SIGCONT, s.all)
 	}
