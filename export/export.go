@@ -505,6 +505,7 @@ func renderRunit(r *renderer, d *Data) ([]file, error) {
 			{"run.tmpl", "run"},
 			{"log-run.tmpl", "log/run"},
 			{"control-t.tmpl", "control/t"},
+			{"control-k.tmpl", "control/k"},
 		} {
 			out, err := r.render(t.tmpl, &dd)
 			if err != nil {

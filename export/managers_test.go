@@ -442,13 +442,26 @@ func TestRunit(t *testing.T) {
 	if out, _ := exec.Command("sv", "status", web1).CombinedOutput(); !bytes.HasPrefix(out, []byte("down: ")) {
 		t.Errorf("sv status after sv down: %s", out)
 	}
-	for _, l := range []string{"web.2", "worker.1"} {
-		for _, pid := range pids[l] {
-			if gone(pid) {
-				t.Errorf("%s's process %d stopped with web.1", l, pid)
-			}
+	for _, pid := range pids["worker.1"] {
+		if gone(pid) {
+			t.Errorf("worker.1's process %d stopped with web.1", pid)
 		}
 	}
+	// sv kill runs control/k, which kills the whole process group; runsv
+	// then starts the service again, as it is still wanted up.
+	web2 := filepath.Join(dir, "rec-web-2")
+	for _, f := range []string{"pid.web.2", "child.web.2"} {
+		if err := os.Remove(filepath.Join(app.Root, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("sv", "kill", web2).CombinedOutput(); err != nil {
+		t.Fatalf("sv kill: %v\n%s", err, out)
+	}
+	checkGone(t, pids, "web.2")
+	pids["web.2"] = append(pids["web.2"], readPid(t, filepath.Join(app.Root, "child.web.2")))
+	pids["web.2"] = append(pids["web.2"], readPid(t, filepath.Join(app.Root, "pid.web.2")))
+
 	// The log service got the output: svlogd's current file exists.
 	waitFor(t, "the log service", func() bool {
 		_, err := os.Stat(filepath.Join(dir, "rec-worker-1", "log", "main", "current"))
