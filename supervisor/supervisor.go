@@ -752,11 +752,15 @@ func (s *supervisor) levelRunning(level int) bool {
 func (s *supervisor) termLevel() {
 	level := s.level
 	inLevel := func(p *proc) bool { return p.level == level }
-	s.event("stopping", "sending SIGTERM to all processes")
+	running := false
 	for _, p := range s.procs {
 		if inLevel(p) && p.state == Running {
 			p.state = Stopping
+			running = true
 		}
+	}
+	if running {
+		s.event("stopping", "sending SIGTERM to all processes")
 	}
 	s.signalGroups(syscall.SIGTERM, inLevel)
 	if level == s.minLevel() {
