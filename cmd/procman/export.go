@@ -178,8 +178,15 @@ func exportAction(c *cli.Context) error {
 func nextStep(format, name, dir string) string {
 	switch format {
 	case "systemd":
-		return fmt.Sprintf("systemctl daemon-reload && systemctl enable --now %s.target (with %s in systemd's unit path, e.g. /etc/systemd/system)", name, dir)
+		start := fmt.Sprintf("systemctl daemon-reload && systemctl enable --now %s.target", name)
+		if slices.Contains([]string{"/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system"}, dir) {
+			return start
+		}
+		return fmt.Sprintf("systemctl link %s/%s.target %s/%s-*.service && %s (or export into /etc/systemd/system)", dir, name, dir, name, start)
 	case "supervisord":
+		if dir == "/etc/supervisor/conf.d" {
+			return "supervisorctl reread && supervisorctl update"
+		}
 		return fmt.Sprintf("supervisorctl reread && supervisorctl update (with %s/*.conf in supervisord's [include] files)", dir)
 	case "runit":
 		return fmt.Sprintf("ln -s %s/%s-* /etc/service/ (runsvdir starts each service directory)", dir, name)
