@@ -394,20 +394,6 @@ var funcs = template.FuncMap{
 	"kubeCommand":     kubeCommand,     // a command with $ doubled, for a container's command
 }
 
-// TemplateNames returns the names of the templates format renders, which a
-// file of the same name in the template directory replaces.
-func TemplateNames(format string) []string {
-	entries, err := builtin.ReadDir(path.Join("templates", format))
-	if err != nil {
-		return nil
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
 // formats maps a format's name to the function that renders its files.
 var formats = map[string]func(*renderer, *Data) ([]file, error){
 	"systemd":     renderSystemd,
