@@ -808,19 +808,29 @@ func (s *supervisor) killAll() {
 }
 
 // signalOrphans reaches processes that left their group (a daemon that
-// called setsid) but, procman being their subreaper or PID 1, are still
-// its children. As PID 1, kill(-1) reaches everything in the namespace.
+// called setsid): procman's children, being their subreaper, or as PID 1
+// everything in the namespace. Members of a Procfile process's group are
+// skipped: the group signal reached them, and a second SIGTERM means "stop
+// now" to many programs (procman among them). As PID 1, SIGKILL, and
+// SIGTERM when /proc is not the namespace's own, go to kill(-1), which
+// reaches the whole namespace and nothing outside it.
 func (s *supervisor) signalOrphans(sig syscall.Signal) {
-	if s.isInit {
+	if s.isInit && (sig != syscall.SIGTERM || !ownProc()) {
 		if sig != syscall.SIGTERM || !s.termed[-1] {
 			unix.Kill(-1, sig)
 		}
 		s.termed[-1] = true
 		return
 	}
-	for _, pid := range children(os.Getpid()) {
-		if s.byPid[pid] != nil || (sig == syscall.SIGTERM && s.termed[pid]) {
-			continue // a group leader (signalled with its group), or done
+	groups := make(map[int]bool)
+	for _, p := range s.procs {
+		if p.gen > 0 {
+			groups[p.pid] = true
+		}
+	}
+	for _, pid := range strays(os.Getpid(), s.isInit, groups) {
+		if sig == syscall.SIGTERM && s.termed[pid] {
+			continue
 		}
 		s.termed[pid] = true
 		unix.Kill(pid, sig)
