@@ -33,10 +33,15 @@ func (e *InUseError) Error() string {
 // goroutines and descriptors.
 const maxConns = 32
 
-// ioTimeout bounds, per connection, the wait for the request line, the
-// wait for the supervisor's answer and the writing of the reply: a client
-// that connects and says nothing holds nothing for long.
+// ioTimeout bounds, per connection, the wait for the request line and the
+// writing of the reply: a client that connects and says nothing holds
+// nothing for long.
 const ioTimeout = 10 * time.Second
+
+// AskTimeout bounds the wait for the supervisor to take a request and
+// answer it. It answers between two events, but one event may take a
+// while: scaling up starts every new process before the answer.
+const AskTimeout = 60 * time.Second
 
 // A Server is procman's end of the control socket. Listen creates it, Serve
 // answers connections, and Requests is what supervisor.Run reads: each
@@ -52,7 +57,8 @@ type Server struct {
 	reqs    chan supervisor.Request
 	done    chan struct{}
 	slots   chan struct{}
-	timeout time.Duration
+	timeout time.Duration // ioTimeout, shorter in tests
+	askWait time.Duration // AskTimeout, shorter in tests
 	uid     int
 
 	mu     sync.Mutex
@@ -95,6 +101,7 @@ func Listen(path string) (*Server, error) {
 		done:    make(chan struct{}),
 		slots:   make(chan struct{}, maxConns),
 		timeout: ioTimeout,
+		askWait: AskTimeout,
 		uid:     os.Getuid(),
 		conns:   make(map[*net.UnixConn]struct{}),
 	}, nil
@@ -402,13 +409,14 @@ func readRequest(r io.Reader) ([]byte, error) {
 }
 
 // ask hands req to the supervisor and waits for its reply. The supervisor
-// takes requests between its other work and answers at once, so both
-// waits are short; the timer covers a supervisor that has returned (and a
-// caller that has not closed the server yet).
+// takes requests between its other work and answers before it takes up
+// anything else, so both waits are normally short; the timer covers a
+// supervisor that has returned (and a caller that has not closed the
+// server yet).
 func (s *Server) ask(req Request) Response {
 	reply := make(chan supervisor.Reply, 1)
 	sreq := supervisor.Request{Op: req.Op, Targets: req.Targets, Counts: req.Counts, Reply: reply}
-	t := time.NewTimer(s.timeout)
+	t := time.NewTimer(s.askWait)
 	defer t.Stop()
 	select {
 	case s.reqs <- sreq:

@@ -294,7 +294,7 @@ func TestServeSupervisorGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.timeout = 200 * time.Millisecond
+	s.askWait = 200 * time.Millisecond
 	go s.Serve()
 	defer s.Close()
 	_, err = Call(path, Request{V: 1, Op: "ps"}, deadline)

@@ -15,9 +15,9 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// callTimeout bounds a control command's whole exchange with procman,
-// which answers at once unless it is wedged.
-const callTimeout = 30 * time.Second
+// callTimeout bounds a control command's whole exchange with procman:
+// longer than the server's own limits, so that its error arrives.
+const callTimeout = control.AskTimeout + 30*time.Second
 
 // socketFlag is --socket, for start and every control command.
 func socketFlag() cli.Flag {
