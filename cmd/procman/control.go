@@ -121,6 +121,11 @@ func readAttach(c *cli.Context, pf *procfile.Procfile) (*os.File, string, error)
 
 // callControl sends req to the procman that runs in the project's root.
 func callControl(c *cli.Context, req control.Request) (control.Response, error) {
+	// The project's .procman may set the socket for start; its clients
+	// must look in the same place.
+	if _, err := loadConfig(c); err != nil {
+		return control.Response{}, err
+	}
 	proj, err := readProject(c)
 	if err != nil {
 		return control.Response{}, err
