@@ -4,65 +4,49 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"runtime"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// bufPool holds read buffers; a child owns one only during a read and the
-// formatting of what it read, never while it waits for its child.
-var bufPool = sync.Pool{New: func() any {
-	b := make([]byte, readSize)
-	return &b
-}}
-
-// errAgain reports a non-blocking read that found nothing.
-var errAgain = errors.New("logmux: no data")
-
-// A stream is one Copy's state. Only its Copy goroutine touches it; the
-// fields the Mux's owner logic reads are used with Mux.mu held.
+// A stream is one Copy's state: the child's open line and how to label it.
+// Streams read by the loop are touched only by the loop goroutine; a
+// fallback stream only by its Copy goroutine. Fields that other streams'
+// owner logic reads are used with Mux.mu held.
 type stream struct {
 	m       *Mux
-	f       *os.File
-	rc      syscall.RawConn
+	fd      int // r's descriptor, read directly by the loop
 	label   string
 	pid     int
 	on, off string // colour escapes for the prefix
 	quiet   bool
-
-	// pollable: f is in the runtime poller, so waiting costs no thread and
-	// deadlines work; otherwise poll(2) waits in the read callback.
-	pollable bool
-	deadline time.Time // the read deadline currently set on f, if any
+	looped  bool // read by the loop (else by its own Copy goroutine)
 
 	pending      []byte    // an incomplete line not yet written
 	pendingSince time.Time // when pending became non-empty
 	streaming    bool      // a long text line is open and s holds the output
 	lastData     time.Time // last read while streaming
 	scratch      []byte    // the prefix or JSON head of the current read
+	seen         uint64    // the loop iteration that last read s
 
-	// Results of doRead, which runs inside RawConn.Read; kept here so the
-	// callback is one method value instead of a closure per read.
-	readFn func(fd uintptr) bool
-	wait   bool
-	rbuf   *[]byte
-	n      int
-	rerr   error
-	pfd    [1]unix.PollFd
+	done chan struct{} // closed when the loop is finished with s
+	err  error
 }
 
 // Copy reads r until EOF and writes its lines under label (see the package
 // comment). EIO, which a pty master returns once the slave side is closed,
-// and r being closed by someone else both count as EOF. Pending output of r
-// (a last line without newline) is delivered before Copy returns. A failing
-// writer does not stop Copy: it keeps reading and discarding. Copy does not
-// close r. Each child needs its own goroutine running Copy.
+// counts as EOF. Pending output of r (a last line without newline) is added
+// to the stream before Copy returns. A failing writer does not stop Copy: it
+// keeps reading and discarding. r must stay open until Copy returns; Copy
+// does not close it. Each child needs its own goroutine running Copy; while
+// it waits, that goroutine holds no buffer: one goroutine per Mux waits for
+// all pipes at once (epoll) and reads whichever is ready into one buffer.
 func (m *Mux) Copy(label string, pid int, r *os.File) error {
-	s := &stream{m: m, f: r, label: label, pid: pid, quiet: m.quiet[procType(label)]}
+	s := &stream{m: m, fd: -1, label: label, pid: pid, quiet: m.quiet[procType(label)], done: make(chan struct{})}
 	m.mu.Lock()
 	s.on, s.off = m.labelColor(label)
 	m.mu.Unlock()
@@ -70,37 +54,22 @@ func (m *Mux) Copy(label string, pid int, r *os.File) error {
 	if err != nil {
 		return fmt.Errorf("logmux: %s: %w", label, err)
 	}
-	s.rc = rc
-	s.pollable = r.SetReadDeadline(time.Time{}) == nil
-	s.readFn = s.doRead
-	defer s.finish()
-	for {
-		s.arm()
-		err := s.read(true)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			s.disarm()
-			want := s.want()
-			if want.IsZero() || time.Now().Before(want) {
-				continue
-			}
-			// The line is stale, unless the child wrote more while this
-			// goroutine was blocked on the writer: look before showing it.
-			if err = s.read(false); err == errAgain {
-				s.showPartial()
-				continue
-			}
-		}
-		if err != nil {
-			if errors.Is(err, os.ErrClosed) || strings.Contains(err.Error(), "use of closed file") {
-				return nil
-			}
-			return fmt.Errorf("logmux: read %s: %w", label, err)
-		}
-		if s.n == 0 {
-			return nil
-		}
-		s.process()
+	// Control, unlike Fd, leaves r in non-blocking mode.
+	if err := rc.Control(func(fd uintptr) { s.fd = int(fd) }); err != nil {
+		return fmt.Errorf("logmux: %s: %w", label, err)
 	}
+	looped, err := m.add(s)
+	if err != nil {
+		return fmt.Errorf("logmux: %s: %w", label, err)
+	}
+	if !looped {
+		return s.copyDirect(r)
+	}
+	<-s.done
+	// The loop reads s.fd, not r: without this, r's finalizer could close
+	// the descriptor under it.
+	runtime.KeepAlive(r)
+	return s.err
 }
 
 // procType returns the process type of a label: "web" for "web.1".
@@ -109,6 +78,246 @@ func procType(label string) string {
 		return label[:i]
 	}
 	return label
+}
+
+// add hands s to the loop, starting it if needed. It reports false for a
+// file epoll cannot wait for (a regular file, /dev/null), which never
+// blocks and is read by Copy itself.
+func (m *Mux) add(s *stream) (looped bool, err error) {
+	m.lmu.Lock()
+	defer m.lmu.Unlock()
+	if !m.running {
+		if m.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+			return false, fmt.Errorf("epoll: %w", err)
+		}
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.fd)}
+	if err = unix.EpollCtl(m.epfd, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
+		if !m.running {
+			unix.Close(m.epfd)
+		}
+		if err == unix.EPERM {
+			return false, nil
+		}
+		return false, fmt.Errorf("epoll: %w", err)
+	}
+	s.looped = true
+	m.adds = append(m.adds, s)
+	if !m.running {
+		m.running = true
+		go m.run(m.epfd)
+	}
+	return true, nil
+}
+
+// loop is the state of the goroutine that reads every child's pipe.
+type loop struct {
+	m       *Mux
+	epfd    int
+	streams map[int32]*stream
+	open    map[*stream]bool // streams with an incomplete line
+	buf     []byte
+	events  []unix.EpollEvent
+	iter    uint64
+	pfd     [1]unix.PollFd
+}
+
+// run reads whichever child is ready, one read(2) per ready pipe per turn
+// (so no child starves the others), formats what it read into the shared
+// buffer, and exits when no stream is left. One goroutine doing all of it
+// costs about half the CPU of one goroutine per child woken by the
+// runtime's poller: each wakeup there hands work between threads.
+func (m *Mux) run(epfd int) {
+	lp := &loop{
+		m:       m,
+		epfd:    epfd,
+		streams: make(map[int32]*stream),
+		open:    make(map[*stream]bool),
+		buf:     make([]byte, readSize),
+		events:  make([]unix.EpollEvent, 128),
+	}
+	for {
+		lp.take()
+		if len(lp.streams) == 0 {
+			m.lmu.Lock()
+			if len(m.adds) == 0 {
+				m.running = false
+				unix.Close(epfd)
+				m.lmu.Unlock()
+				// The last lines must not wait for an Event or Close.
+				m.flush()
+				return
+			}
+			m.lmu.Unlock()
+			continue
+		}
+		lp.iter++
+		m.mu.Lock()
+		owner := m.owner
+		m.mu.Unlock()
+		if owner != nil && owner.looped {
+			lp.serveOwner(owner)
+			continue
+		}
+		n, err := unix.EpollWait(epfd, lp.events, lp.timeout())
+		if err != nil && err != unix.EINTR {
+			// Cannot happen with a valid epoll descriptor; end every Copy
+			// rather than spin.
+			for _, s := range lp.streams {
+				lp.finish(s, fmt.Errorf("epoll: %w", err))
+			}
+			continue
+		}
+		lp.take()
+		now := time.Now()
+		for _, ev := range lp.events[:max(n, 0)] {
+			if s := lp.streams[ev.Fd]; s != nil {
+				s.seen = lp.iter
+				lp.read(s, now)
+			}
+		}
+		lp.partials(now)
+		lp.flushDue(now)
+	}
+}
+
+// flushDue writes the buffer once its oldest line has waited flushDelay:
+// while children keep writing, lines are batched into fewer, larger
+// writes; once they go quiet, output appears within a few milliseconds.
+func (lp *loop) flushDue(now time.Time) {
+	if d := lp.m.due(); !d.IsZero() && !now.Before(d) {
+		lp.m.flush()
+	}
+}
+
+// take adopts the streams that Copy added.
+func (lp *loop) take() {
+	m := lp.m
+	m.lmu.Lock()
+	for _, s := range m.adds {
+		lp.streams[int32(s.fd)] = s
+	}
+	m.adds = m.adds[:0]
+	m.lmu.Unlock()
+}
+
+// timeout is how long epoll may wait: until buffered output is due to be
+// written or the first open line to be shown; else for ever.
+func (lp *loop) timeout() int {
+	first := lp.m.due()
+	for s := range lp.open {
+		first = earliest(first, s.want())
+	}
+	return until(first)
+}
+
+// earliest returns the earlier of two times, zero meaning never.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// until returns the milliseconds from now to the earliest of ts, rounded
+// up, or -1 (wait for ever) when all are zero.
+func until(ts ...time.Time) int {
+	var first time.Time
+	for _, t := range ts {
+		first = earliest(first, t)
+	}
+	if first.IsZero() {
+		return -1
+	}
+	d := time.Until(first)
+	return max(0, int((d+time.Millisecond-1)/time.Millisecond))
+}
+
+// read does one read(2) from s and formats it, or ends s at EOF.
+func (lp *loop) read(s *stream, now time.Time) {
+	n, err := unix.Read(s.fd, lp.buf)
+	for err == unix.EINTR {
+		n, err = unix.Read(s.fd, lp.buf)
+	}
+	switch {
+	case err == unix.EAGAIN:
+	case err == unix.EIO || (err == nil && n == 0):
+		lp.finish(s, nil) // EIO: a pty master whose slave side is gone
+	case err != nil:
+		lp.finish(s, fmt.Errorf("logmux: read %s: %w", s.label, err))
+	default:
+		s.process(lp.buf[:n], now)
+		if s.streaming || len(s.pending) > 0 {
+			lp.open[s] = true
+		} else {
+			delete(lp.open, s)
+		}
+	}
+}
+
+// partials shows the open lines that are due, of the streams whose pipe
+// had nothing this turn: a child that is still writing gets to finish its
+// line first.
+func (lp *loop) partials(now time.Time) {
+	for s := range lp.open {
+		if s.seen == lp.iter {
+			continue
+		}
+		if w := s.want(); !w.IsZero() && !now.Before(w) {
+			s.showPartial()
+			delete(lp.open, s)
+		}
+	}
+}
+
+// serveOwner reads only from the stream that holds the output for a long
+// line, until its newline, or until it has been silent for PartialDelay.
+func (lp *loop) serveOwner(s *stream) {
+	timeout := until(s.want(), lp.m.due())
+	lp.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}
+	n, err := unix.Poll(lp.pfd[:], timeout)
+	if err == unix.EINTR {
+		return
+	}
+	now := time.Now()
+	if n > 0 || err != nil {
+		lp.read(s, now) // an error here shows up again in read
+		return
+	}
+	if w := s.want(); !w.IsZero() && !now.Before(w) {
+		s.showPartial()
+		delete(lp.open, s)
+	}
+	lp.flushDue(now)
+}
+
+// finish delivers what is left of s and lets its Copy return.
+func (lp *loop) finish(s *stream, err error) {
+	unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, s.fd, nil)
+	delete(lp.streams, int32(s.fd))
+	delete(lp.open, s)
+	s.end()
+	s.err = err
+	close(s.done)
+}
+
+// copyDirect reads a file that epoll cannot wait for; such a file never
+// blocks, so there are no partial lines to time.
+func (s *stream) copyDirect(r *os.File) error {
+	defer s.end()
+	buf := make([]byte, readSize)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			s.process(buf[:n], time.Now())
+		}
+		if err == io.EOF || errors.Is(err, unix.EIO) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("logmux: read %s: %w", s.label, err)
+		}
+	}
 }
 
 // want returns when the open line must be shown even without its newline,
@@ -128,122 +337,26 @@ func (s *stream) want() time.Time {
 	return time.Time{}
 }
 
-// arm sets the read deadline for an open line. A deadline later than needed
-// is left alone and corrected when it fires: most reads end mid-line under
-// load, and re-arming per read would cost more than a spurious wakeup.
-func (s *stream) arm() {
-	if !s.pollable {
-		return
-	}
-	want := s.want()
-	if want.IsZero() || (!s.deadline.IsZero() && !want.Before(s.deadline)) {
-		return
-	}
-	if s.f.SetReadDeadline(want) == nil {
-		s.deadline = want
-	}
-}
-
-func (s *stream) disarm() {
-	if s.pollable && !s.deadline.IsZero() {
-		_ = s.f.SetReadDeadline(time.Time{})
-		s.deadline = time.Time{}
-	}
-}
-
-// read does one read(2) into a pooled buffer, leaving it in s.rbuf and
-// s.n (0 at EOF). With wait it first waits for data, up to the deadline;
-// without, it returns errAgain when there is none.
-func (s *stream) read(wait bool) error {
-	s.wait, s.rbuf, s.n, s.rerr = wait, nil, 0, nil
-	if err := s.rc.Read(s.readFn); err != nil {
-		return err
-	}
-	return s.rerr
-}
-
-func (s *stream) doRead(fd uintptr) bool {
-	if !s.pollable {
-		timeout := 0
-		if s.wait {
-			timeout = -1
-			if want := s.want(); !want.IsZero() {
-				timeout = max(0, int((time.Until(want)+time.Millisecond-1)/time.Millisecond))
-			}
-		}
-		s.pfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
-		n, err := unix.Poll(s.pfd[:], timeout)
-		for err == unix.EINTR {
-			n, err = unix.Poll(s.pfd[:], timeout)
-		}
-		switch {
-		case err != nil:
-			s.rerr = err
-			return true
-		case n == 0 && s.wait:
-			s.rerr = os.ErrDeadlineExceeded
-			return true
-		case n == 0:
-			s.rerr = errAgain
-			return true
-		}
-	}
-	b := bufPool.Get().(*[]byte)
-	n, err := unix.Read(int(fd), *b)
-	for err == unix.EINTR {
-		n, err = unix.Read(int(fd), *b)
-	}
-	switch {
-	case err == unix.EAGAIN:
-		bufPool.Put(b)
-		if s.wait && s.pollable {
-			return false // the poller waits, holding no buffer
-		}
-		s.rerr = errAgain
-	case err == unix.EIO:
-		bufPool.Put(b) // pty master: the slave side is gone, EOF
-	case err != nil:
-		bufPool.Put(b)
-		s.rerr = err
-	case n == 0:
-		bufPool.Put(b)
-	default:
-		s.rbuf, s.n = b, n
-	}
-	return true
-}
-
-// process writes the lines of one read and returns its buffer to the pool.
-func (s *stream) process() {
-	b := s.rbuf
-	data := (*b)[:s.n]
-	defer bufPool.Put(b)
-	s.rbuf = nil
+// process writes the lines of one read.
+func (s *stream) process(data []byte, clock time.Time) {
 	if s.quiet {
 		return
 	}
 	m := s.m
-	clock := time.Now()
-	now := clock
-	if m.opts.Now != nil {
-		now = m.opts.Now()
-	}
+	now := m.opts.Now()
 	m.mu.Lock()
 	m.room(s, hardLimit)
-	if m.failed {
-		s.reset()
-		m.mu.Unlock()
-		return
-	}
-	if m.opts.JSON {
-		s.jsonLines(data, now, clock)
-	} else {
-		s.textLines(data, now, clock)
+	if !m.failed {
+		if m.opts.JSON {
+			s.jsonLines(data, now, clock)
+		} else {
+			s.textLines(data, now, clock)
+		}
 	}
 	if m.failed {
 		s.reset()
 	}
-	flushNow := m.appended()
+	flushNow := m.appended(s)
 	m.mu.Unlock()
 	if flushNow {
 		m.flush()
@@ -390,7 +503,7 @@ func (s *stream) showPartial() {
 	m.mu.Lock()
 	m.room(s, hardLimit)
 	s.endLine()
-	flushNow := m.appended()
+	flushNow := m.appended(s)
 	m.mu.Unlock()
 	if flushNow {
 		m.flush()
@@ -423,16 +536,10 @@ func (s *stream) endLine() {
 	}
 }
 
-// finish delivers what is left when Copy returns.
-func (s *stream) finish() {
-	if s.rbuf != nil {
-		bufPool.Put(s.rbuf)
-		s.rbuf = nil
+// end delivers the open line when the child's output ends.
+func (s *stream) end() {
+	if s.streaming || len(s.pending) > 0 {
+		s.showPartial()
 	}
-	s.disarm()
-	if !s.streaming && len(s.pending) == 0 {
-		return
-	}
-	s.showPartial()
 	s.pending, s.scratch = nil, nil
 }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
 	"sync"
 	"testing"
 	"time"
@@ -172,4 +175,87 @@ func FuzzJSONString(f *testing.F) {
 			t.Fatalf("%q: invalid=%v", s, invalid)
 		}
 	})
+}
+
+// TestMain lets the test binary run as a producer child for BenchmarkRelay.
+func TestMain(m *testing.M) {
+	if v := os.Getenv("LOGMUX_PRODUCER_BLOCKS"); v != "" {
+		n, _ := strconv.Atoi(v)
+		for range n {
+			if _, err := os.Stdout.Write(benchLines[:40*100]); err != nil {
+				os.Exit(1)
+			}
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// BenchmarkRelay measures the relay's own CPU cost with real processes on
+// both sides: producer children (this binary) writing 100-byte lines 40 at
+// a time, and `cat >/dev/null` reading the stream. cpu-ms/MB is this
+// process's user+system time per MB of the children's lines.
+func BenchmarkRelay(b *testing.B) {
+	for _, asJSON := range []bool{false, true} {
+		for _, producers := range []int{1, 4} {
+			name := fmt.Sprintf("text/producers=%d", producers)
+			if asJSON {
+				name = fmt.Sprintf("json/producers=%d", producers)
+			}
+			b.Run(name, func(b *testing.B) { benchRelay(b, producers, asJSON) })
+		}
+	}
+}
+
+func benchRelay(b *testing.B, producers int, asJSON bool) {
+	const block = 40 * 100
+	sink := exec.Command("cat")
+	in, err := sink.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := sink.Start(); err != nil {
+		b.Fatal(err)
+	}
+	m := New(in.(*os.File), Options{JSON: asJSON, Timestamps: true})
+	b.SetBytes(block)
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for p := range producers {
+		n := b.N / producers
+		if p == 0 {
+			n += b.N % producers
+		}
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), fmt.Sprintf("LOGMUX_PRODUCER_BLOCKS=%d", n))
+		r, w, err := os.Pipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cmd.Stdout = w
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		w.Close()
+		wg.Go(func() {
+			if err := m.Copy(fmt.Sprintf("p%d.1", p), cmd.Process.Pid, r); err != nil {
+				b.Error(err)
+			}
+			r.Close()
+			cmd.Wait()
+		})
+	}
+	wg.Wait()
+	m.Close()
+	b.StopTimer()
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	in.Close()
+	sink.Wait()
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	mb := float64(b.N) * block / 1e6
+	b.ReportMetric(float64(cpu.Microseconds())/1e3/mb, "cpu-ms/MB")
+	b.ReportMetric(float64(after.Utime.Nano()-before.Utime.Nano())/1e6/mb, "user-ms/MB")
+	b.ReportMetric(float64(after.Nvcsw+after.Nivcsw-before.Nvcsw-before.Nivcsw)/mb, "switches/MB")
 }

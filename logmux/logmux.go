@@ -46,22 +46,25 @@
 //
 // # Throughput, backpressure and memory
 //
-// Copy waits for a child's pipe to become readable without holding any
-// buffer; only for a read does it take a 64 KiB buffer from a shared pool,
-// format all complete lines of that read into the shared output buffer under
-// one lock, and return the buffer. The output buffer is written with one
-// write(2) when it holds 64 KiB, a few milliseconds after the producers went
-// idle, and at once after every Event. When the writer is slow, Copy blocks,
-// stops reading, and the child blocks on its pipe: memory does not grow with
-// what children write. A child costs, while idle, its small carry-over of an
-// incomplete line (released when large). A text line longer than 64 KiB is
-// not buffered: its prefix and first bytes are written and the stream is
-// held for that child, the rest of the line streaming straight through until
-// its newline (or until the child is silent for PartialDelay), so such a
-// line stays whole in bounded memory; other children wait meanwhile. In JSON
-// mode a line longer than MaxJSONLine is written as consecutive partial
-// objects. Events never wait for the writer: if the stream is held, they are
-// queued and follow the held line.
+// One goroutine per Mux waits for all children's pipes at once (epoll) and
+// reads whichever are ready, one read(2) each per turn, into its single
+// 64 KiB buffer; a Copy call only registers its pipe and waits. All complete
+// lines of a read are formatted into the shared output buffer under one
+// lock. The buffer is written with one write(2) once it holds 64 KiB, or
+// when its oldest line has waited 3 ms (so lines are batched while children
+// are busy, and appear at once when they go quiet), and right after every
+// Event. When the writer is slow, the loop blocks in that write, stops
+// reading, and children block on their pipes: memory does not grow with
+// what they write. An idle child costs its registration and, only while it
+// has an incomplete line, that line (released when large). A text line
+// longer than 64 KiB is not buffered: its prefix and first bytes are
+// written and the stream is held for that child, the rest of the line
+// streaming straight through until its newline (or until the child is
+// silent for PartialDelay), so such a line stays whole in bounded memory;
+// other children wait meanwhile. In JSON mode a line longer than
+// MaxJSONLine is written as consecutive partial objects. Events never wait
+// for the writer: if the stream is held, they are queued and follow the
+// held line.
 package logmux
 
 import (
@@ -142,6 +145,7 @@ type Mux struct {
 	buf      []byte     // output waiting to be written
 	spare    []byte     // the other buffer, nil while being written
 	armed    bool       // flushTimer is set for buf
+	since    time.Time  // when the loop first added to buf unwritten; see due
 	owner    *stream    // stream holding the output for a long line, or nil
 	deferred []byte     // events queued while owner is set
 	colors   map[string]int
@@ -151,6 +155,12 @@ type Mux struct {
 
 	brokenOnce sync.Once
 	broken     chan struct{}
+
+	// The loop that reads every child (see Copy) runs while it has streams.
+	lmu     sync.Mutex
+	running bool
+	epfd    int
+	adds    []*stream // streams handed to the loop, not yet taken
 }
 
 // palette is foreman's order of label colours.
@@ -295,6 +305,7 @@ func (m *Mux) flush() {
 	out := m.buf
 	m.buf, m.spare = m.spare[:0], nil
 	m.armed = false
+	m.since = time.Time{}
 	failed := m.failed
 	m.mu.Unlock()
 	if len(out) > 0 && !failed {
@@ -343,18 +354,35 @@ func (m *Mux) room(s *stream, limit int) {
 	}
 }
 
-// appended is called with mu held after output was added: it arranges for
+// appended is called with mu held after s added output: it arranges for
 // the buffer to be written and reports whether the caller should write it
-// now.
-func (m *Mux) appended() (flushNow bool) {
+// now. The loop times its own writes (see due): re-arming a runtime timer
+// for every read would wake the runtime's poller each time.
+func (m *Mux) appended(s *stream) (flushNow bool) {
 	if m.closed || len(m.buf) >= flushAt {
 		return true
+	}
+	if s.looped {
+		if m.since.IsZero() && len(m.buf) > 0 {
+			m.since = time.Now()
+		}
+		return false
 	}
 	if !m.armed && len(m.buf) > 0 {
 		m.armed = true
 		m.flushTimer.Reset(flushDelay)
 	}
 	return false
+}
+
+// due returns when the loop must write what it buffered, or zero.
+func (m *Mux) due() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.since.IsZero() {
+		return time.Time{}
+	}
+	return m.since.Add(flushDelay)
 }
 
 // release ends s's hold on the output, with mu held; queued events follow.

@@ -1,0 +1,106 @@
+#!/bin/sh
+# bench/throughput.sh: how fast procman's output stream relays children's
+# lines, against one `cat` relaying the same producers, in the same run.
+#
+# For 1 and 4 producers (bench/producer: numbered 100-byte lines, as fast as
+# they can, for $DUR), each round measures:
+#   (a) procman start (text)              | checker
+#   (b) procman start --log-format json   | checker
+#   (c) producers | cat                   | checker   (the relay floor)
+#   (d) producers > /dev/null                         (the producers' own speed)
+# The checker verifies every line (label, order, no gap, no damage) and times
+# the stream from its first byte to EOF; MB/s counts the producers' bytes
+# (10^6 per MB). Rounds interleave the modes so a busy machine slows them
+# alike; the table shows the median of $ROUNDS rounds, the ratios (a)/(c)
+# and (b)/(c), and lost and corrupt lines summed over all rounds.
+#
+# Usage: bench/throughput.sh            (DUR=2s ROUNDS=3 by default)
+# Exit status 1 if any line was lost or corrupt.
+set -eu
+
+DUR=${DUR:-2s}
+ROUNDS=${ROUNDS:-3}
+
+cd "$(dirname "$0")/.."
+work=$(mktemp -d "${TMPDIR:-/tmp}/procman-throughput.XXXXXX")
+trap 'rm -rf "$work"' EXIT INT TERM
+
+go build -o "$work/procman" ./cmd/procman
+go build -o "$work/producer" ./bench/producer
+
+for n in 1 4; do
+	mkdir -p "$work/app$n"
+	i=1
+	while [ "$i" -le "$n" ]; do
+		echo "p$i: exec $work/producer -id $i -for $DUR -report $work/r/$i"
+		i=$((i + 1))
+	done >"$work/app$n/Procfile"
+done
+
+# producers N: run N producers in parallel, their output on stdout.
+producers() {
+	i=1
+	while [ "$i" -le "$1" ]; do
+		"$work/producer" -id "$i" -for "$DUR" -report "$work/r/$i" &
+		i=$((i + 1))
+	done
+	wait
+}
+
+# measure MODE N: one run; appends "MODE N MB/s lines lost corrupt" to results.
+measure() {
+	rm -rf "$work/r"
+	mkdir "$work/r"
+	case $1 in
+	text) out=$("$work/procman" start -f "$work/app$2/Procfile" | "$work/producer" -check text -reports "$work/r") ;;
+	json) out=$("$work/procman" start -f "$work/app$2/Procfile" --log-format json | "$work/producer" -check json -reports "$work/r") ;;
+	cat) out=$(producers "$2" | cat | "$work/producer" -check raw -reports "$work/r") ;;
+	null)
+		producers "$2" >/dev/null
+		# bytes summed, over the longest producer's time
+		out=$(cat "$work"/r/* | awk '{ b += $2; if ($3 > s) s = $3 } END { printf "%d %.3f %.1f - 0 0\n", b, s, b / s / 1e6 }')
+		;;
+	esac
+	set -- "$1" "$2" $out
+	echo "$1 $2 $5 $6 $7 $8" >>"$work/results"
+}
+
+: >"$work/results"
+round=1
+while [ "$round" -le "$ROUNDS" ]; do
+	for n in 1 4; do
+		for mode in text json cat null; do
+			measure "$mode" "$n"
+		done
+	done
+	round=$((round + 1))
+done
+
+echo "procman output throughput: producers of 100-byte lines for $DUR, median of $ROUNDS rounds ($(nproc) CPUs)"
+echo
+sort -k1,1 -k2,2n -k3,3g "$work/results" | awk -v rounds="$ROUNDS" '
+	{ key = $1 " " $2; v[key, ++c[key]] = $3; lost[key] += $5; bad[key] += $6; lines[key] += ($4 == "-" ? 0 : $4) }
+	END {
+		name["text"] = "(a) procman text"; name["json"] = "(b) procman json"
+		name["cat"] = "(c) one cat"; name["null"] = "(d) /dev/null"
+		printf "%-10s %-18s %10s %8s %12s %6s %8s\n", "producers", "relay", "MB/s", "vs cat", "lines", "lost", "corrupt"
+		fail = 0
+		for (n = 1; n <= 4; n += 3) {
+			for (k in c) { split(k, p, " "); if (p[2] != n) continue; med[p[1]] = v[k, int((c[k] + 1) / 2)] }
+			split("text json cat null", order, " ")
+			for (i = 1; i <= 4; i++) {
+				m = order[i]; key = m " " n
+				ratio = (m == "text" || m == "json") ? sprintf("%.2f", med[m] / med["cat"]) : ""
+				nl = (m == "null") ? "-" : lines[key]
+				printf "%-10d %-18s %10.1f %8s %12s %6d %8d\n", n, name[m], med[m], ratio, nl, lost[key], bad[key]
+				if (lost[key] + bad[key] > 0) fail = 1
+			}
+			if (n == 4) {
+				a = med["text"] / med["cat"]; b = med["json"] / med["cat"]
+				printf "\ntargets (4 producers): (a)/(c) = %.2f, want >= 0.9: %s; (b)/(c) = %.2f, want >= 0.6: %s\n",
+					a, (a >= 0.9 ? "met" : "MISSED"), b, (b >= 0.6 ? "met" : "MISSED")
+			}
+		}
+		printf "lost or corrupt lines: %s\n", (fail ? "SOME (see the table)" : "none")
+		exit fail
+	}'
