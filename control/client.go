@@ -85,18 +85,19 @@ func dial(path string, end time.Time) (net.Conn, error) {
 
 // WriteTable writes instances as `procman ps` shows them, one row each
 // under the header LABEL STATE PID UPTIME RESTARTS PORT READY, columns
-// aligned with spaces. A missing pid, uptime or port is "-"; uptime counts
-// to now, for instances that run.
+// aligned with spaces. Pid and uptime (to now) are shown only for
+// instances that run, as the pid of one that has exited may belong to
+// another process by now; a missing value is "-".
 func WriteTable(w io.Writer, instances []Instance, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "LABEL\tSTATE\tPID\tUPTIME\tRESTARTS\tPORT\tREADY")
 	for _, in := range instances {
 		pid, up, port, ready := "-", "-", "-", "no"
-		if in.Pid > 0 {
+		if live := in.State == "running" || in.State == "stopping"; live && in.Pid > 0 {
 			pid = strconv.Itoa(in.Pid)
-		}
-		if (in.State == "running" || in.State == "stopping") && !in.Started.IsZero() {
-			up = Uptime(now.Sub(in.Started))
+			if !in.Started.IsZero() {
+				up = Uptime(now.Sub(in.Started))
+			}
 		}
 		if in.Port > 0 {
 			port = strconv.Itoa(in.Port)

@@ -156,16 +156,20 @@ func TestWriteTable(t *testing.T) {
 	err := WriteTable(&b, []Instance{
 		{Label: "web.1", Name: "web", State: "running", Pid: 4242, Started: now.Add(-65 * time.Second), Port: 5000, Ready: true},
 		{Label: "web.2", Name: "web", State: "stopped", Pid: 4243, Restarts: 2, Port: 5001, Exit: "terminated by SIGTERM"},
-		{Label: "worker.1", Name: "worker", State: "pending"},
+		{Label: "web.3", Name: "web", State: "stopping", Pid: 4244, Started: now.Add(-3 * time.Hour), Port: 5002},
+		{Label: "worker.1", Name: "worker", State: "restarting", Pid: 4245, Restarts: 12, Exit: "exited with code 1"},
+		{Label: "clock.1", Name: "clock", State: "pending"},
 	}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := "" +
-		"LABEL     STATE    PID   UPTIME  RESTARTS  PORT  READY\n" +
-		"web.1     running  4242  1m05s   0         5000  yes\n" +
-		"web.2     stopped  4243  -       2         5001  no\n" +
-		"worker.1  pending  -     -       0         -     no\n"
+		"LABEL     STATE       PID   UPTIME  RESTARTS  PORT  READY\n" +
+		"web.1     running     4242  1m05s   0         5000  yes\n" +
+		"web.2     stopped     -     -       2         5001  no\n" +
+		"web.3     stopping    4244  3h00m   0         5002  no\n" +
+		"worker.1  restarting  -     -       12        -     no\n" +
+		"clock.1   pending     -     -       0         -     no\n"
 	if have := b.String(); have != want {
 		t.Errorf("want\n%s\nhave\n%s", want, have)
 	}
