@@ -224,7 +224,8 @@ type procman struct {
 	dir  string
 	out  *syncBuffer
 	cmd  *exec.Cmd
-	done chan struct{} // closed when procman (or unshare) has exited
+	done chan struct{} // closed when procman (or unshare, or podman run) has exited
+	name string        // the container's, under podman
 	tree
 }
 
@@ -407,6 +408,21 @@ func (p *procman) wantOutput(want ...string) {
 	}
 }
 
+// wantOnce fails the test for each string the output does not hold
+// exactly once.
+func (p *procman) wantOnce(want ...string) {
+	p.t.Helper()
+	out := p.out.String()
+	for _, w := range want {
+		if n := strings.Count(out, w); n != 1 {
+			p.t.Errorf("output has %q %d times, want once", w, n)
+		}
+	}
+	if p.t.Failed() {
+		p.t.Logf("procman's output:\n%s", out)
+	}
+}
+
 // wantDead fails the test for each process still alive.
 func (p *procman) wantDead(ps ...proc) {
 	p.t.Helper()
@@ -418,11 +434,12 @@ func (p *procman) wantDead(ps ...proc) {
 	}
 }
 
-// got lists the "NAME got SIG" lines for the given helper names.
+// got lists the "| NAME got SIG" lines for the given helper names (the bar
+// keeps "daemon" from matching "lone-daemon").
 func got(sig string, names ...string) []string {
 	var lines []string
 	for _, n := range names {
-		lines = append(lines, n+" got "+sig)
+		lines = append(lines, "| "+n+" got "+sig)
 	}
 	return lines
 }

@@ -41,10 +41,11 @@ web: exec "$IT" trap web
 	})
 }
 
-// SIGTERM to procman reaches every process: children, their grandchildren,
-// a daemon that left the group with setsid (its parent still alive), and a
-// daemon that was orphaned at once (double fork). All of them honour it,
-// so procman stops without SIGKILL, well inside a long grace period.
+// SIGTERM to procman reaches every process once: children, their
+// grandchildren, a daemon that left the group with setsid (its parent still
+// alive), and a daemon that was orphaned at once (double fork). All of them
+// honour it, so procman stops without SIGKILL, well inside a long grace
+// period.
 func TestSIGTERMReachesEveryProcess(t *testing.T) {
 	eachMode(t, func(t *testing.T, m mode) {
 		p := startProcman(t, m, `
@@ -65,7 +66,7 @@ worker: setsid "$IT" trap daemon & (setsid "$IT" trap lone-daemon &); exec "$IT"
 		if code := p.wait(); code != 143 {
 			t.Errorf("exit status: want 143, have %d", code)
 		}
-		p.wantOutput(got("SIGTERM", names...)...)
+		p.wantOnce(got("SIGTERM", names...)...)
 		p.wantOutput("SIGTERM received, stopping", "sending SIGTERM to all processes")
 		if out := p.out.String(); strings.Contains(out, "SIGKILL") {
 			t.Errorf("every process honours SIGTERM, yet procman sent SIGKILL:\n%s", out)
@@ -74,16 +75,17 @@ worker: setsid "$IT" trap daemon & (setsid "$IT" trap lone-daemon &); exec "$IT"
 	})
 }
 
-// A child and a grandchild that ignore SIGTERM, and a daemon outside any
-// Procfile group that ignores it too, all die of SIGKILL when the grace
-// period (-t 1) ends; procman then exits 143, long before the deadline.
+// A child and a grandchild that ignore SIGTERM, an orphan still in the
+// child's group and a daemon outside any Procfile group that ignore it too,
+// each get one SIGTERM and all die of SIGKILL when the grace period (-t 1)
+// ends; procman then exits 143, long before the deadline.
 func TestTERMIgnoringProcessesDieAfterGrace(t *testing.T) {
 	eachMode(t, func(t *testing.T, m mode) {
 		p := startProcman(t, m, `
-stubborn: "$IT" trap stubborn-gc ignore & exec "$IT" trap stubborn ignore
+stubborn: "$IT" trap stubborn-gc ignore & ("$IT" trap stray ignore &); exec "$IT" trap stubborn ignore
 polite: (setsid "$IT" trap daemon ignore &); exec "$IT" trap polite
 `, "start", "-t", "1")
-		names := []string{"stubborn", "stubborn-gc", "daemon", "polite"}
+		names := []string{"stubborn", "stubborn-gc", "stray", "daemon", "polite"}
 		for _, n := range names {
 			p.waitOutput(n + " ready")
 		}
@@ -97,8 +99,10 @@ polite: (setsid "$IT" trap daemon ignore &); exec "$IT" trap polite
 		if code != 143 {
 			t.Errorf("exit status: want 143, have %d", code)
 		}
-		// They got SIGTERM, ignored it, and were killed when -t ran out.
-		p.wantOutput(got("SIGTERM", names...)...)
+		// They got SIGTERM once (a second one means "stop now" to many
+		// programs, procman included), ignored it, and were killed when -t
+		// ran out.
+		p.wantOnce(got("SIGTERM", names...)...)
 		p.wantOutput("sending SIGKILL to all processes", "stubborn.1 terminated by SIGKILL")
 		p.wantDead(ps...)
 	})
