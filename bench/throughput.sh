@@ -14,12 +14,18 @@
 # alike; the table shows the median of $ROUNDS rounds, the ratios (a)/(c)
 # and (b)/(c), and lost and corrupt lines summed over all rounds.
 #
-# Usage: bench/throughput.sh            (DUR=2s ROUNDS=3 by default)
+# Producers write LINES lines per write(2): 40 by default (4000 bytes, like
+# a block-buffered program, and within PIPE_BUF so that producers sharing
+# cat's pipe never mix inside a line); LINES=1 is a program that writes
+# every line as it makes it.
+#
+# Usage: bench/throughput.sh     (DUR=2s ROUNDS=3 LINES=40 by default)
 # Exit status 1 if any line was lost or corrupt.
 set -eu
 
 DUR=${DUR:-2s}
 ROUNDS=${ROUNDS:-3}
+LINES=${LINES:-40}
 
 cd "$(dirname "$0")/.."
 work=$(mktemp -d "${TMPDIR:-/tmp}/procman-throughput.XXXXXX")
@@ -32,7 +38,7 @@ for n in 1 4; do
 	mkdir -p "$work/app$n"
 	i=1
 	while [ "$i" -le "$n" ]; do
-		echo "p$i: exec $work/producer -id $i -for $DUR -report $work/r/$i"
+		echo "p$i: exec $work/producer -id $i -lines $LINES -for $DUR -report $work/r/$i"
 		i=$((i + 1))
 	done >"$work/app$n/Procfile"
 done
@@ -41,7 +47,7 @@ done
 producers() {
 	i=1
 	while [ "$i" -le "$1" ]; do
-		"$work/producer" -id "$i" -for "$DUR" -report "$work/r/$i" &
+		"$work/producer" -id "$i" -lines "$LINES" -for "$DUR" -report "$work/r/$i" &
 		i=$((i + 1))
 	done
 	wait
@@ -76,7 +82,7 @@ while [ "$round" -le "$ROUNDS" ]; do
 	round=$((round + 1))
 done
 
-echo "procman output throughput: producers of 100-byte lines for $DUR, median of $ROUNDS rounds ($(nproc) CPUs)"
+echo "procman output throughput: producers of 100-byte lines, $LINES per write, for $DUR; median of $ROUNDS rounds; $(nproc) CPUs"
 echo
 sort -k1,1 -k2,2n -k3,3g "$work/results" | awk -v rounds="$ROUNDS" '
 	{ key = $1 " " $2; v[key, ++c[key]] = $3; lost[key] += $5; bad[key] += $6; lines[key] += ($4 == "-" ? 0 : $4) }

@@ -119,7 +119,11 @@ type loop struct {
 	buf     []byte
 	events  []unix.EpollEvent
 	iter    uint64
-	pfd     [1]unix.PollFd
+	// Bytes read in this turn, reads, and the largest read: they tell a
+	// child writing a line per write(2) from one writing blocks.
+	got, reads, most int
+	coalesce         bool // wait coalesceFor after each turn that read
+	pfd              [1]unix.PollFd
 }
 
 // run reads whichever child is ready, one read(2) per ready pipe per turn
@@ -159,6 +163,11 @@ func (m *Mux) run(epfd int) {
 			lp.serveOwner(owner)
 			continue
 		}
+		if lp.coalesce && lp.got > 0 {
+			// The children are trickling: let their lines pile up in the
+			// pipes instead of paying a wakeup and a read per line.
+			time.Sleep(coalesceFor)
+		}
 		n, err := unix.EpollWait(epfd, lp.events, lp.timeout())
 		if err != nil && err != unix.EINTR {
 			// Cannot happen with a valid epoll descriptor; end every Copy
@@ -170,11 +179,18 @@ func (m *Mux) run(epfd int) {
 		}
 		lp.take()
 		now := time.Now()
+		lp.got, lp.reads, lp.most = 0, 0, 0
 		for _, ev := range lp.events[:max(n, 0)] {
 			if s := lp.streams[ev.Fd]; s != nil {
 				s.seen = lp.iter
 				lp.read(s, now)
 			}
+		}
+		switch {
+		case lp.most >= coalesceUntil:
+			lp.coalesce = false // a pipe nearly filled while we waited
+		case lp.reads > 0 && lp.got/lp.reads < coalesceBelow:
+			lp.coalesce = true
 		}
 		lp.partials(now)
 		lp.flushDue(now)
@@ -246,6 +262,9 @@ func (lp *loop) read(s *stream, now time.Time) {
 	case err != nil:
 		lp.finish(s, fmt.Errorf("logmux: read %s: %w", s.label, err))
 	default:
+		lp.got += n
+		lp.reads++
+		lp.most = max(lp.most, n)
 		s.process(lp.buf[:n], now)
 		if s.streaming || len(s.pending) > 0 {
 			lp.open[s] = true

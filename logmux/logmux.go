@@ -115,6 +115,15 @@ const (
 	keepCap = 1 << 20
 	// flushDelay is how long buffered output may wait for more lines.
 	flushDelay = 3 * time.Millisecond
+	// Once reads average less than coalesceBelow (children writing a line
+	// per write(2), each waking the loop for a hundred bytes), the loop
+	// waits coalesceFor after each turn, so that lines pile up and are read
+	// many per read(2); it stops waiting as soon as a read returns
+	// coalesceUntil, a pipe nearly full. Children writing blocks are read
+	// without pause. Output latency is still bounded by flushDelay.
+	coalesceBelow = 2 << 10
+	coalesceUntil = 32 << 10
+	coalesceFor   = 500 * time.Microsecond
 	// textStreamAt is the length from which an incomplete text line is no
 	// longer buffered but streamed while holding the stream.
 	textStreamAt = 64 << 10

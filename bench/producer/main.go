@@ -30,10 +30,14 @@ import (
 )
 
 const (
-	lineLen  = 100
-	perWrite = 40 // 4000 bytes <= PIPE_BUF
-	maxID    = 9
+	lineLen = 100
+	maxID   = 9
 )
+
+// perWrite is how many lines go into one write(2): 40 lines are 4000
+// bytes, within PIPE_BUF, like a block-buffered program; 1 is a program that
+// writes each line as it is made (unbuffered or line-buffered output).
+var perWrite = 40
 
 func main() {
 	id := flag.Int("id", 0, "produce as producer `N` (1-9)")
@@ -41,9 +45,12 @@ func main() {
 	report := flag.String("report", "", "write `FILE` with lines, bytes and seconds produced")
 	check := flag.String("check", "", "check stdin: `FORMAT` text, json or raw")
 	reports := flag.String("reports", "", "`DIR` of the producers' reports, for -check")
+	flag.IntVar(&perWrite, "lines", perWrite, "write `N` lines per write(2); at most 40 keeps a write within PIPE_BUF")
 	flag.Parse()
 	var err error
 	switch {
+	case perWrite < 1 || perWrite > 40:
+		err = fmt.Errorf("-lines %d: must be 1 to 40", perWrite)
 	case *id >= 1 && *id <= maxID && *check == "":
 		err = produce(*id, *dur, *report)
 	case *check != "":
