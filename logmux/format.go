@@ -115,6 +115,9 @@ const hexDigits = "0123456789abcdef"
 // Invalid UTF-8 becomes \ufffd and is reported, so the caller can add the
 // exact bytes.
 func appendJSONString(dst, s []byte) (_ []byte, invalid bool) {
+	if plainASCII(s) {
+		return append(dst, s...), false
+	}
 	start := 0
 	for i := 0; i < len(s); {
 		// Log lines are mostly plain ASCII: skip it eight bytes at a time.
@@ -165,6 +168,31 @@ const (
 	lsb = 0x0101010101010101
 	msb = 0x8080808080808080
 )
+
+// plainASCII reports whether no byte of s needs escaping, looking at eight
+// bytes at a time without a branch per word: most log lines are plain
+// ASCII and are then copied as they are.
+func plainASCII(s []byte) bool {
+	var acc uint64
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		q := x ^ (lsb * '"')
+		b := x ^ (lsb * '\\')
+		// Top bits: x's mark bytes >= 0x80; the others bytes < 0x20, '"'
+		// and '\\' (borrows only ever add marks above a true one).
+		acc |= x | (x-lsb*0x20)&^x | (q-lsb)&^q | (b-lsb)&^b
+	}
+	if acc&msb != 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf || !jsonSafe[s[i]] {
+			return false
+		}
+	}
+	return true
+}
 
 // plain8 reports whether none of the eight bytes in x needs escaping: none
 // is a control character, '"', '\\' or outside ASCII. hasZero sets a byte's
