@@ -8,7 +8,9 @@
 # children; one that ignores SIGTERM under -t 2) and peak RSS (1, 100, 1000
 # idle children) come from bench/pmbench; output throughput from
 # bench/throughput.sh when it is present. Exits non-zero when a target is
-# missed. Run it on an otherwise idle machine: every figure is wall time.
+# missed. Run it on an otherwise idle machine: every figure is wall time
+# (pmbench waits for idle CPUs before each timed run and says when it could
+# not). Takes about five minutes on two CPUs.
 set -eu
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +18,14 @@ bin=$(mktemp -d "${TMPDIR:-/tmp}/procman-bench.XXXXXX")
 trap 'rm -rf "$bin"' EXIT INT TERM
 
 cd "$repo"
-go build -o "$bin/procman" ./cmd/procman
+# The build under test is the static one the README and SPEC.md describe
+# (CGO_ENABLED=0: no libc, no dynamic loader). Two other builds have their
+# memory measured alongside: a plain `go build` with cgo, which links libc
+# because of package net, and a static build without urfave/cli's man-page
+# generator (build tag urfave_cli_no_docs; procman does not use it).
+CGO_ENABLED=0 go build -o "$bin/procman" ./cmd/procman
+go build -o "$bin/procman-cgo" ./cmd/procman
+CGO_ENABLED=0 go build -tags urfave_cli_no_docs -o "$bin/procman-nodocs" ./cmd/procman
 go build -o "$bin/pmbench" ./bench/pmbench
 
 echo "procman $(git describe --always --dirty 2>/dev/null || echo '(no git)'), $(go env GOVERSION) $(go env GOOS)/$(go env GOARCH)"
@@ -24,7 +33,10 @@ echo "$(nproc) CPUs, $(uname -sr), /bin/sh is $(readlink -f /bin/sh)"
 echo
 
 status=0
-"$bin/pmbench" -procman "$bin/procman" "$@" || status=$?
+"$bin/pmbench" -procman "$bin/procman" \
+	-also "go build with cgo=$bin/procman-cgo" \
+	-also "static, -tags urfave_cli_no_docs=$bin/procman-nodocs" \
+	"$@" || status=$?
 
 # The output benchmark is the logmux engineer's; it builds its own procman.
 if [ -f bench/throughput.sh ]; then

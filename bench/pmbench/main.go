@@ -60,6 +60,7 @@ type config struct {
 	memN     []int
 	only     string
 	extraEnv []string // for procman only: GOGC=..., GOMAXPROCS=... experiments
+	also     []string // NAME=PATH: other builds of procman whose memory is measured too
 	tmp      string   // where trial directories go
 	verbose  bool
 }
@@ -74,10 +75,11 @@ func run(args []string, stdout io.Writer) error {
 	var startN, memN string
 	fs := flag.NewFlagSet("pmbench", flag.ContinueOnError)
 	fs.StringVar(&c.procman, "procman", "", "path of the procman binary to measure (required)")
-	fs.IntVar(&c.runs, "runs", 5, "repetitions of each measurement; the median is reported")
+	fs.IntVar(&c.runs, "runs", 7, "repetitions of each measurement; the median is reported")
 	fs.StringVar(&startN, "start", "1,10,100,1000", "children counts for the startup benchmark")
 	fs.StringVar(&memN, "mem", "1,100,1000", "children counts for the memory benchmark")
 	fs.StringVar(&c.only, "only", "", "run only startup, shutdown or memory")
+	fs.Var(listFlag{&c.also}, "also", "`NAME=PATH` of another procman build whose peak RSS is measured too (repeatable)")
 	fs.Var(listFlag{&c.extraEnv}, "setenv", "`KEY=VALUE` added to procman's environment (repeatable)")
 	fs.StringVar(&c.tmp, "tmp", defaultTmp(), "`DIR` for the children's files (tmpfs keeps file creation out of the figures)")
 	fs.BoolVar(&c.verbose, "v", false, "print every run's figure on stderr")
@@ -93,6 +95,16 @@ func run(args []string, stdout io.Writer) error {
 	}
 	if c.memN, err = parseCounts(memN); err != nil {
 		return fmt.Errorf("-mem: %w", err)
+	}
+	for i, a := range c.also {
+		name, path, ok := strings.Cut(a, "=")
+		if !ok || name == "" || path == "" {
+			return fmt.Errorf("-also %q: want NAME=PATH", a)
+		}
+		if path, err = filepath.Abs(path); err != nil {
+			return err
+		}
+		c.also[i] = name + "=" + path
 	}
 	if c.runs < 1 {
 		return errors.New("-runs must be at least 1")
@@ -129,6 +141,10 @@ func run(args []string, stdout io.Writer) error {
 		rows = append(rows, r...)
 		notes = append(notes, n...)
 	}
+	if b.noisy > 0 {
+		notes = append(notes, fmt.Sprintf("Warning: %d of %d timed runs started while the machine was busy (less than %.0f%% idle); their figures are inflated.",
+			b.noisy, b.runs, quietIdle*100))
+	}
 	printTable(stdout, rows, c.runs, notes)
 	for _, r := range rows {
 		if r.verdict == "MISSED" {
@@ -164,8 +180,19 @@ func parseCounts(s string) ([]int, error) {
 }
 
 type bench struct {
-	cfg  config
-	self string
+	cfg   config
+	self  string
+	runs  int // timed runs
+	noisy int // timed runs started although the machine was busy
+}
+
+// quiet is called before every timed run; see waitQuiet.
+func (b *bench) quiet() {
+	b.runs++
+	if !waitQuiet() {
+		b.noisy++
+		b.logf("machine busy: starting the run anyway")
+	}
 }
 
 // childCmd is every benchmark child: it touches its file (its first
@@ -213,11 +240,15 @@ func (t *trial) environ(extra ...string) []string {
 // procman returns procman's command for n copies of child, its stdout and
 // stderr discarded (the output path is the throughput benchmark's).
 func (b *bench) procman(t *trial, child string, n int, grace string) (*exec.Cmd, error) {
+	return b.procmanAt(b.cfg.procman, t, child, n, grace)
+}
+
+func (b *bench) procmanAt(bin string, t *trial, child string, n int, grace string) (*exec.Cmd, error) {
 	procfile := filepath.Join(t.dir, "Procfile")
 	if err := os.WriteFile(procfile, []byte("w: "+child+"\n"), 0o644); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(b.cfg.procman, "start", "-f", procfile, "-m", "w="+strconv.Itoa(n), "-t", grace)
+	cmd := exec.Command(bin, "start", "-f", procfile, "-m", "w="+strconv.Itoa(n), "-t", grace)
 	cmd.Env = t.environ(b.cfg.extraEnv...)
 	cmd.Dir = t.dir
 	return cmd, nil
@@ -436,6 +467,7 @@ func (b *bench) startOnce(n int, baseline bool) (time.Duration, error) {
 	} else if cmd, err = b.procman(t, child, n, "5"); err != nil {
 		return 0, err
 	}
+	b.quiet()
 	p, t0, err := launch(cmd)
 	if err != nil {
 		return 0, err
@@ -529,6 +561,7 @@ func (b *bench) stopOnce(n int, ignoreTerm, baseline bool, grace string) (time.D
 	}
 	// The sh loop's trap is set before its first child starts, so once
 	// every child has started, SIGTERM reaches the trap.
+	b.quiet()
 	t0 := time.Now()
 	t1, err := p.stop(unix.SIGTERM)
 	if baseline {
@@ -593,7 +626,7 @@ func (b *bench) shutdown() ([]row, error) {
 
 // memOnce starts n idle children and returns procman's peak RSS (VmHWM)
 // read just before it is stopped, in MiB, and its RSS at that moment.
-func (b *bench) memOnce(n int) (hwm, rss float64, err error) {
+func (b *bench) memOnce(bin string, n int) (hwm, rss float64, err error) {
 	t, err := b.newTrial()
 	if err != nil {
 		return 0, 0, err
@@ -604,7 +637,7 @@ func (b *bench) memOnce(n int) (hwm, rss float64, err error) {
 		return 0, 0, err
 	}
 	defer w.close()
-	cmd, err := b.procman(t, childCmd(t.touch, false), n, "5")
+	cmd, err := b.procmanAt(bin, t, childCmd(t.touch, false), n, "5")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -687,7 +720,7 @@ func (b *bench) memory() ([]row, []string, error) {
 	for _, n := range b.cfg.memN {
 		var hwm, rss, shLoop []float64
 		for i := 0; i < b.cfg.runs; i++ {
-			h, r, err := b.memOnce(n)
+			h, r, err := b.memOnce(b.cfg.procman, n)
 			if err != nil {
 				return nil, nil, fmt.Errorf("memory with %d children: %w", n, err)
 			}
@@ -711,6 +744,25 @@ func (b *bench) memory() ([]row, []string, error) {
 		}
 		rows = append(rows, r)
 		rest = append(rest, fmt.Sprintf("%d: %.1f MiB", n, stats(rss).median))
+		for _, a := range b.cfg.also {
+			alt, path, _ := strings.Cut(a, "=")
+			var ah []float64
+			for i := 0; i < b.cfg.runs; i++ {
+				h, _, err := b.memOnce(path, n)
+				if err != nil {
+					return nil, nil, fmt.Errorf("memory with %d children (%s): %w", n, alt, err)
+				}
+				ah = append(ah, h)
+			}
+			// Another build is shown for comparison; only the build under
+			// test decides the exit status.
+			ar := row{name: name + ", " + alt, unit: "MiB", procman: stats(ah),
+				baseline: stats(shLoop), basename: "sh loop", target: r.target}
+			if lim, ok := limits[n]; ok {
+				ar.verdict = "(" + strings.ToLower(verdict(ar.procman.median <= lim)) + ")"
+			}
+			rows = append(rows, ar)
+		}
 	}
 	notes := []string{
 		fmt.Sprintf("Peak RSS of an idle Go process (the runtime's floor): %.1f MiB.", stats(floors).median),
