@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -90,6 +91,11 @@ func (m *Mux) add(s *stream) (looped bool, err error) {
 		if m.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 			return false, fmt.Errorf("epoll: %w", err)
 		}
+		// Non-blocking, so that os.NewFile puts it in the runtime's poller.
+		if err = unix.SetNonblock(m.epfd, true); err != nil {
+			unix.Close(m.epfd)
+			return false, fmt.Errorf("epoll: %w", err)
+		}
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.fd)}
 	if err = unix.EpollCtl(m.epfd, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
@@ -124,17 +130,88 @@ type loop struct {
 	got, reads, most int
 	coalesce         bool // wait coalesceFor after each turn that read
 	pfd              [1]unix.PollFd
+
+	// The runtime's poller waits on the epoll descriptor itself, so that
+	// waiting for the children is not a blocking system call: one that
+	// blocks makes the runtime hand the thread's work to another thread.
+	epf      *os.File
+	blocking bool // epf is not in the poller
+	rc       syscall.RawConn
+	waitFn   func(fd uintptr) bool
+	deadline time.Time
+	n        int
+	err      error
+}
+
+// wait collects the ready pipes into lp.events, waiting until one is ready
+// or until the next timed duty.
+func (lp *loop) wait() (int, error) {
+	if lp.rc == nil && !lp.blocking {
+		rc, err := lp.epf.SyscallConn()
+		if err != nil || lp.epf.SetReadDeadline(time.Time{}) != nil {
+			lp.blocking = true // not in the poller: wait in epoll_wait itself
+		}
+		lp.rc, lp.waitFn = rc, lp.poll
+	}
+	if lp.blocking {
+		n, err := unix.EpollWait(lp.epfd, lp.events, until(lp.next()))
+		if err == unix.EINTR {
+			return 0, nil
+		}
+		return n, err
+	}
+	if d := lp.next(); !d.Equal(lp.deadline) {
+		if err := lp.epf.SetReadDeadline(d); err != nil {
+			return 0, err
+		}
+		lp.deadline = d
+	}
+	lp.n, lp.err = 0, nil
+	err := lp.rc.Read(lp.waitFn)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// Pipes may be ready all the same, and partial lines depend on
+		// knowing: look without waiting.
+		lp.epf.SetReadDeadline(time.Time{})
+		lp.deadline = time.Time{}
+		lp.n, lp.err = unix.EpollWait(lp.epfd, lp.events, 0)
+	} else if err != nil {
+		return 0, err
+	}
+	if lp.err == unix.EINTR {
+		return 0, nil
+	}
+	return lp.n, lp.err
+}
+
+// next is when the loop has a duty even if no pipe is ready: buffered
+// output due to be written, or an open line due to be shown; zero if none.
+func (lp *loop) next() time.Time {
+	first := lp.m.due()
+	for s := range lp.open {
+		first = earliest(first, s.want())
+	}
+	return first
+}
+
+// poll runs inside RawConn.Read: a non-blocking look at the epoll set;
+// false makes the runtime park the loop until the set has news.
+func (lp *loop) poll(fd uintptr) bool {
+	lp.n, lp.err = unix.EpollWait(int(fd), lp.events, 0)
+	return lp.n != 0 || (lp.err != nil && lp.err != unix.EINTR)
 }
 
 // run reads whichever child is ready, one read(2) per ready pipe per turn
 // (so no child starves the others), formats what it read into the shared
 // buffer, and exits when no stream is left. One goroutine doing all of it
-// costs about half the CPU of one goroutine per child woken by the
-// runtime's poller: each wakeup there hands work between threads.
+// costs about half the CPU of one goroutine per child, each woken by the
+// runtime's poller and handing work between threads; and it waits, parked
+// by the runtime's poller on the epoll descriptor, without a blocked
+// thread.
 func (m *Mux) run(epfd int) {
 	lp := &loop{
 		m:       m,
 		epfd:    epfd,
+		epf:     os.NewFile(uintptr(epfd), "epoll"),
 		streams: make(map[int32]*stream),
 		open:    make(map[*stream]bool),
 		buf:     make([]byte, readSize),
@@ -146,7 +223,7 @@ func (m *Mux) run(epfd int) {
 			m.lmu.Lock()
 			if len(m.adds) == 0 {
 				m.running = false
-				unix.Close(epfd)
+				lp.epf.Close()
 				m.lmu.Unlock()
 				// The last lines must not wait for an Event or Close.
 				m.flush()
@@ -168,8 +245,8 @@ func (m *Mux) run(epfd int) {
 			// pipes instead of paying a wakeup and a read per line.
 			time.Sleep(coalesceFor)
 		}
-		n, err := unix.EpollWait(epfd, lp.events, lp.timeout())
-		if err != nil && err != unix.EINTR {
+		n, err := lp.wait()
+		if err != nil {
 			// Cannot happen with a valid epoll descriptor; end every Copy
 			// rather than spin.
 			for _, s := range lp.streams {
@@ -215,16 +292,6 @@ func (lp *loop) take() {
 	}
 	m.adds = m.adds[:0]
 	m.lmu.Unlock()
-}
-
-// timeout is how long epoll may wait: until buffered output is due to be
-// written or the first open line to be shown; else for ever.
-func (lp *loop) timeout() int {
-	first := lp.m.due()
-	for s := range lp.open {
-		first = earliest(first, s.want())
-	}
-	return until(first)
 }
 
 // earliest returns the earlier of two times, zero meaning never.
