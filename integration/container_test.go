@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -17,8 +18,10 @@ import (
 // crun, podman's default runtime, fails there on rlimits and cgroup v1.
 var podmanGlobal = []string{"--runtime", "runc", "--cgroup-manager=cgroupfs"}
 
-// runFlags are `podman run`'s flags for every container of the tests.
-var runFlags = []string{"--rm", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"}
+// runFlags are `podman run`'s flags for every container of the tests. No
+// test needs a network from outside, and --network=none works without the
+// network plugins that .ci/run's --no-install-recommends may leave out.
+var runFlags = []string{"--rm", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096", "--network=none"}
 
 func podman(args ...string) *exec.Cmd {
 	return exec.Command("podman", append(append([]string{}, podmanGlobal...), args...)...)
@@ -47,22 +50,47 @@ func requirePodman(t *testing.T) {
 	}
 }
 
+// The image is built once for all container tests; TestMain removes it.
+var (
+	imageOnce  sync.Once
+	image      string // its tag, once built
+	imageErr   error  // the build failed: a test failure
+	imageSkip  string // podman cannot run a container here: a skip
+	imageBuilt bool
+)
+
 // buildImage builds examples/container into an image with the example's own
-// script, as a user would, and removes the image when the test ends.
+// script, as a user would.
 func buildImage(t *testing.T) string {
 	t.Helper()
-	tag := fmt.Sprintf("localhost/procman-it:%d", os.Getpid())
-	build := exec.Command("../examples/container/build.sh", tag)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("examples/container/build.sh: %v\n%s", err, out)
+	imageOnce.Do(func() {
+		tag := fmt.Sprintf("localhost/procman-it:%d", os.Getpid())
+		build := exec.Command("../examples/container/build.sh", tag)
+		if out, err := build.CombinedOutput(); err != nil {
+			imageErr = fmt.Errorf("examples/container/build.sh: %v\n%s", err, out)
+			return
+		}
+		image, imageBuilt = tag, true
+		// The probe separates "podman cannot run containers here" (a skip)
+		// from procman misbehaving in one (a failure).
+		if out, err := podman(append(append([]string{"run"}, runFlags...), tag, "version")...).CombinedOutput(); err != nil {
+			imageSkip = fmt.Sprintf("podman cannot run a container here: %v\n%s", err, out)
+		}
+	})
+	if imageErr != nil {
+		t.Fatal(imageErr)
 	}
-	t.Cleanup(func() { podman("rmi", "--force", tag).Run() })
-	// The probe separates "podman cannot run containers here" (a skip)
-	// from procman misbehaving in one (a failure).
-	if out, err := podman(append(append([]string{"run"}, runFlags...), tag, "version")...).CombinedOutput(); err != nil {
-		t.Skipf("podman cannot run a container here: %v\n%s", err, out)
+	if imageSkip != "" {
+		t.Skip(imageSkip)
 	}
-	return tag
+	return image
+}
+
+// removeImage removes the image the tests built, if any.
+func removeImage() {
+	if imageBuilt {
+		podman("rmi", "--force", image).Run()
+	}
 }
 
 var containers int

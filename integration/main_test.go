@@ -52,6 +52,7 @@ func buildAndRun(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	defer removeImage()
 	return m.Run()
 }
 

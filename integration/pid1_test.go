@@ -145,7 +145,7 @@ b: exec "$IT" trap b
 			eachMode(t, func(t *testing.T, m mode) {
 				p := startProcman(t, m, tt.procfile, "start", "-t", "10")
 				if tt.kill != "" {
-					p.waitOutput("b ready")
+					p.waitOutput("a ready", "b ready")
 					if err := syscall.Kill(p.proc(tt.kill).pid, syscall.SIGKILL); err != nil {
 						t.Fatal(err)
 					}
