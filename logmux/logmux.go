@@ -13,9 +13,10 @@
 // with the child's bytes passed through unchanged (non-UTF-8 and ANSI
 // escapes too); only the prefix is coloured. Lines of any length are
 // written whole and never interleaved with another process's line. A line
-// still without its newline after PartialDelay (100 ms) of silence from the
-// child (a prompt, a progress bar) is shown followed by '\n'; the rest of
-// that line continues later as a new line under the same prefix. A final
+// still without its newline PartialDelay (100 ms) after it began, when the
+// child's pipe has nothing more for now (a prompt, a progress bar), is
+// shown followed by '\n'; the rest of that line continues later as a new
+// line under the same prefix. A final
 // line without newline is delivered at EOF, also followed by '\n'. So, in
 // text mode, the child's output is exactly the concatenation of the output
 // lines with their prefixes removed, except that a '\n' was added where a
@@ -46,26 +47,29 @@
 //
 // # Throughput, backpressure and memory
 //
-// One goroutine per Mux waits for all children's pipes at once (epoll) and
-// reads whichever are ready, one read(2) each per turn, into its single
-// 64 KiB buffer; a Copy call only registers its pipe and waits. All complete
-// lines of a read are formatted into the shared output buffer under one
-// lock. The buffer is written with one write(2) once it holds 64 KiB, or
-// when its oldest line has waited 3 ms (so lines are batched while children
-// are busy, and appear at once when they go quiet), and right after every
-// Event. A writer that is a pipe gets a 1 MiB buffer (F_SETPIPE_SZ), so
-// that a batch rarely waits for the reader. When the writer is slow, the loop blocks in that write, stops
-// reading, and children block on their pipes: memory does not grow with
-// what they write. An idle child costs its registration and, only while it
-// has an incomplete line, that line (released when large). A text line
-// longer than 64 KiB is not buffered: its prefix and first bytes are
-// written and the stream is held for that child, the rest of the line
-// streaming straight through until its newline (or until the child is
-// silent for PartialDelay), so such a line stays whole in bounded memory;
-// other children wait meanwhile. In JSON mode a line longer than
-// MaxJSONLine is written as consecutive partial objects. Events never wait
-// for the writer: if the stream is held, they are queued and follow the
-// held line.
+// One goroutine per Mux waits for all children's pipes at once (an epoll
+// set, itself waited on by the runtime's poller) and reads whichever are
+// ready, one read(2) each per turn, into its single 64 KiB buffer; a Copy
+// call only registers its pipe and waits. All complete lines of a read are
+// formatted into the shared output buffer under one lock. The buffer is
+// written with one write(2) once it holds 64 KiB, or when its oldest line
+// has waited 3 ms (so lines are batched while children are busy, and appear
+// at once when they go quiet), and right after every Event. When children
+// write a line per write(2), the loop pauses 0.5 ms between turns so that
+// it reads many lines per read(2). A writer that is a pipe gets a 1 MiB
+// buffer (F_SETPIPE_SZ), so that a batch rarely waits for the reader.
+//
+// When the writer is slow, the loop blocks in its write, stops reading, and
+// children block on their pipes: memory does not grow with what they write.
+// An idle child costs its registration and, only while it has an
+// incomplete line, that line (released when large). A text line longer than
+// 64 KiB is not buffered: its prefix and first bytes are written and the
+// stream is held for that child, the rest of the line streaming straight
+// through until its newline (or until the child is silent for
+// PartialDelay), so such a line stays whole in bounded memory; other
+// children wait meanwhile. In JSON mode a line longer than MaxJSONLine is
+// written as consecutive partial objects. Events never wait for the writer:
+// if the stream is held, they are queued and follow the held line.
 package logmux
 
 import (
