@@ -153,7 +153,7 @@ type configFile struct {
 }
 
 // unsettable are the flags a config file cannot set: they say where it is.
-var unsettable = []string{"procfile", "root", "help", "version"}
+var unsettable = []string{"procfile", "root"}
 
 // loadConfig reads the project's config file (.procman in the root) if
 // there is one, and sets on c every flag it names that the command line did

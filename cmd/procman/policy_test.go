@@ -264,6 +264,7 @@ var readPolicyTests = []struct {
 	{name: "config unknown key", config: "# x\nrestrat: web\n",
 		err: `.procman:2: unknown key "restrat" (keys are the long names of start's flags)`},
 	{name: "config short name", config: "m: web=2\n", err: `.procman:1: unknown key "m" (keys are the long names of start's flags)`},
+	{name: "config help", config: "help: true\n", err: `.procman:1: unknown key "help" (keys are the long names of start's flags)`},
 	{name: "config procfile", config: "procfile: Procfile.dev\n",
 		err: ".procman:1: procfile cannot be set in .procman, which is found through it"},
 	{name: "config bad bool", config: "any-can-die: yes\n", err: `.procman:1: any-can-die: "yes" is not true or false`},
