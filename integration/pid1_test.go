@@ -28,6 +28,10 @@ web: exec "$IT" trap web
 		p := startIn(t, m, dir, "start", "-t", "5")
 		p.waitOutput("orphans ready", "web ready")
 		p.checkOrphansReaped(f, 10)
+		// A round trip through procman's owner loop, after the reaps: a
+		// forwarded signal reaches the app, which is still running.
+		p.signal(syscall.SIGUSR1)
+		p.waitOutput(got("SIGUSR1", "orphans", "web")...)
 
 		out := p.out.String()
 		if !p.running() || strings.Contains(out, "exited") || strings.Contains(out, "stopping") {
