@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,6 +26,7 @@ type exit struct {
 // left at all (wait4 answered ECHILD), which is how the owner knows that
 // nothing it started, nor any orphan handed to it, is still alive.
 type reapBatch struct {
+	seq      uint64 // which pass found it: a batch can wait in the channel
 	exits    []exit
 	orphans  int
 	noneLeft bool
@@ -40,6 +42,7 @@ type reaper struct {
 	// before it is watched (and mistaken for an orphan).
 	mu      sync.Mutex
 	watched map[int]bool
+	passes  atomic.Uint64
 
 	batches chan reapBatch
 	sigchld chan os.Signal
@@ -110,6 +113,7 @@ func (r *reaper) pass() reapBatch {
 	var b reapBatch
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	b.seq = r.passes.Add(1)
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)

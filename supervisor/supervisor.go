@@ -186,6 +186,7 @@ type supervisor struct {
 	grace    *time.Timer
 	rescan   *time.Ticker // while grace runs
 	noneLeft bool         // the reaper found no child at all since the last signal
+	since    uint64       // reaper passes before the last signal: older batches are stale
 	termed   map[int]bool // orphans already sent SIGTERM
 	isInit   bool
 	// suspended: SIGTSTP stopped the app, and a SIGCONT resumes it.
@@ -369,7 +370,9 @@ func (s *supervisor) loop() int {
 		}
 		select {
 		case b := <-s.reaper.batches:
-			s.noneLeft = b.noneLeft
+			if b.seq > s.since {
+				s.noneLeft = b.noneLeft
+			}
 			for _, e := range b.exits {
 				s.exited(e)
 			}
@@ -766,8 +769,7 @@ func (s *supervisor) termLevel() {
 	if level == s.minLevel() {
 		s.signalOrphans(syscall.SIGTERM)
 	}
-	s.noneLeft = false
-	s.reaper.poke()
+	s.awaitNone()
 	s.grace = time.NewTimer(s.cfg.Grace)
 	s.rescan = time.NewTicker(rescanEvery)
 }
@@ -783,10 +785,17 @@ func (s *supervisor) killLevel() {
 	level := s.level
 	s.event("kill", "sending SIGKILL to the processes still running")
 	s.signalGroups(syscall.SIGKILL, func(p *proc) bool { return p.level == level })
-	s.noneLeft = false
-	s.reaper.poke()
+	s.awaitNone()
 	s.level--
 	s.termLevel()
+}
+
+// awaitNone forgets that no child was left: a signal was just sent, and
+// only a reaper pass that starts after this may say so again.
+func (s *supervisor) awaitNone() {
+	s.noneLeft = false
+	s.since = s.reaper.passes.Load()
+	s.reaper.poke()
 }
 
 // killAll sends SIGKILL to every process group and every orphan.
@@ -803,8 +812,7 @@ func (s *supervisor) killAll() {
 	s.event("kill", "sending SIGKILL to all processes")
 	s.signalGroups(syscall.SIGKILL, s.all)
 	s.signalOrphans(syscall.SIGKILL)
-	s.noneLeft = false
-	s.reaper.poke()
+	s.awaitNone()
 }
 
 // signalOrphans reaches processes that left their group (a daemon that
