@@ -92,9 +92,17 @@ func appendJSONEvent(dst []byte, now time.Time, e Event) []byte {
 		dst = append(dst, `,"signal":"`...)
 		dst, _ = appendJSONString(dst, []byte(e.Signal))
 		dst = append(dst, '"')
-	} else if e.Kind == "exited" {
+	} else if e.Kind == "exited" || e.Kind == "restart" {
 		dst = append(dst, `,"code":`...)
 		dst = strconv.AppendInt(dst, int64(e.Code), 10)
+	}
+	if e.Kind == "restart" {
+		dst = append(dst, `,"delay":`...)
+		dst = strconv.AppendFloat(dst, e.Delay.Seconds(), 'f', 3, 64)
+	}
+	if e.Port != 0 {
+		dst = append(dst, `,"port":`...)
+		dst = strconv.AppendInt(dst, int64(e.Port), 10)
 	}
 	dst = append(dst, `,"line":"`...)
 	dst, _ = appendJSONString(dst, []byte(e.Msg))

@@ -317,9 +317,11 @@ type Event struct {
 	Proc   string // "web.1", or "" for procman itself
 	Kind   string // "started", "exited", "stopping", "signal", "kill", ...
 	Pid    int
-	Code   int    // exit code when Kind=="exited" and Signal==""
-	Signal string // "SIGTERM"
-	Msg    string // human text: "web.1 started with pid 1234"
+	Code   int           // exit code when Kind=="exited" and Signal==""
+	Signal string        // "SIGTERM"
+	Msg    string        // human text: "web.1 started with pid 1234"
+	Delay  time.Duration // when Kind=="restart": the wait before the restart
+	Port   int           // when Kind=="ready": the port that accepts connections
 }
 
 // Close writes everything still buffered, including events queued behind a

@@ -129,7 +129,7 @@ func (s *supervisor) becameReady(p *proc, gen int, took time.Duration) {
 		return
 	}
 	p.ready = true
-	s.cfg.Log.Event(logmux.Event{Proc: p.Label, Kind: "ready", Pid: p.pid,
+	s.cfg.Log.Event(logmux.Event{Proc: p.Label, Kind: "ready", Pid: p.pid, Port: p.Port,
 		Msg: fmt.Sprintf("%s ready on :%d after %.2fs", p.Label, p.Port, took.Seconds())})
 	if err := s.startDue(); err != nil {
 		s.beginStop(cause{code: 1, what: err.Error()})

@@ -302,6 +302,9 @@ func (s *supervisor) run() (int, error) {
 		startErr = err
 		s.beginStop(cause{code: 1, what: err.Error()})
 	}
+	if len(s.cfg.Policy.After) > 0 {
+		s.after(waitHint, s.hintWaiting)
+	}
 	code := s.loop()
 	return code, startErr
 }
@@ -340,6 +343,30 @@ func (s *supervisor) startIfDue(p *proc) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// waitHint is how long a process may wait for its turn before procman
+// says what it waits for: a dependency that never listens on its PORT is
+// never ready, and the user should hear why nothing happens.
+const waitHint = 10 * time.Second
+
+func (s *supervisor) hintWaiting() {
+	if s.stopping != nil {
+		return
+	}
+	for _, p := range s.procs {
+		if p.state != Pending || p.gen > 0 || p.why != notStopped || !s.released {
+			continue
+		}
+		for _, dep := range s.cfg.Policy.After[p.Name] {
+			for _, q := range s.procs {
+				if q.Name == dep && !q.release && q.why != scaledDown && !q.ready {
+					s.event("waiting", fmt.Sprintf("%s is waiting for %s: %s is not ready (nothing accepts connections on :%d yet)", p.Label, dep, q.Label, q.Port))
+					break
+				}
+			}
+		}
+	}
 }
 
 // depsReady says whether every instance of every type name waits for is
@@ -521,6 +548,11 @@ func (s *supervisor) settle(p *proc) {
 	if p.reported || p.state != Exited {
 		return
 	}
+	if s.stopping == nil && p.why == notStopped && s.restartDue(p) {
+		p.reported = true // the restart event tells of the exit
+		s.scheduleRestart(p)
+		return
+	}
 	s.report(p)
 	if s.stopping != nil {
 		return
@@ -554,11 +586,7 @@ func (s *supervisor) settle(p *proc) {
 		return
 	}
 	if mode := pol.Restart[p.Name]; mode == Always || (mode == OnFailure && code != 0) {
-		if pol.MaxRestarts < 0 || p.restarts < pol.MaxRestarts {
-			s.scheduleRestart(p)
-			return
-		}
-		s.event("restart", fmt.Sprintf("%s gave up after %d restarts", p.Label, p.restarts))
+		s.event("restart", fmt.Sprintf("%s gave up after %d %s", p.Label, p.restarts, plural(p.restarts, "restart")))
 	}
 	// The first-exit rule: a process ending on its own stops the app, and
 	// its status becomes procman's.
@@ -576,10 +604,32 @@ func (s *supervisor) stopIfIdle() {
 	s.beginStop(cause{code: 0, what: "all processes exited"})
 }
 
-func (s *supervisor) scheduleRestart(p *proc) {
-	if time.Since(p.started) >= s.cfg.Policy.Steady {
+// restartDue says whether p's exit calls for a restart under the policy.
+// A process that stayed up for Steady starts its count (and backoff) anew.
+func (s *supervisor) restartDue(p *proc) bool {
+	pol := s.cfg.Policy
+	code := exitCode(p.status)
+	mode := pol.Restart[p.Name]
+	if p.release || (code == 0 && (pol.AnyCanDie || pol.CanDie[p.Name])) {
+		return false
+	}
+	if mode != Always && (mode != OnFailure || code == 0) {
+		return false
+	}
+	if time.Since(p.started) >= pol.Steady {
 		p.restarts = 0
 	}
+	return pol.MaxRestarts < 0 || p.restarts < pol.MaxRestarts
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+func (s *supervisor) scheduleRestart(p *proc) {
 	delay := s.cfg.Policy.Backoff << p.restarts
 	if delay > s.cfg.Policy.BackoffMax || delay <= 0 {
 		delay = s.cfg.Policy.BackoffMax
@@ -588,9 +638,10 @@ func (s *supervisor) scheduleRestart(p *proc) {
 	p.restarts++
 	p.total++
 	p.state = Pending
-	code := exitCode(p.status)
-	s.cfg.Log.Event(logmux.Event{Proc: p.Label, Kind: "restart", Pid: p.pid, Code: code,
-		Msg: fmt.Sprintf("%s %s; restarting in %.2fs (restart %d)", p.Label, describe(p.status), delay.Seconds(), p.restarts)})
+	e := exitEvent(p, "restart")
+	e.Delay = delay
+	e.Msg = fmt.Sprintf("%s %s; restarting in %.2fs (restart %d)", p.Label, describe(p.status), delay.Seconds(), p.restarts)
+	s.cfg.Log.Event(e)
 	gen := p.gen
 	s.after(delay, func() {
 		if p.gen != gen || p.state != Pending || s.stopping != nil {
@@ -614,14 +665,18 @@ func (s *supervisor) restartNow(p *proc) {
 // report writes p's exit event.
 func (s *supervisor) report(p *proc) {
 	p.reported = true
-	e := logmux.Event{Proc: p.Label, Kind: "exited", Pid: p.pid,
-		Msg: p.Label + " " + describe(p.status)}
+	s.cfg.Log.Event(exitEvent(p, "exited"))
+}
+
+// exitEvent describes p's exit: its code, or the signal that ended it.
+func exitEvent(p *proc, kind string) logmux.Event {
+	e := logmux.Event{Proc: p.Label, Kind: kind, Pid: p.pid, Msg: p.Label + " " + describe(p.status)}
 	if p.status.Signaled() {
 		e.Signal = unix.SignalName(p.status.Signal())
 	} else {
 		e.Code = p.status.ExitStatus()
 	}
-	s.cfg.Log.Event(e)
+	return e
 }
 
 func (s *supervisor) signal(sig syscall.Signal) {
