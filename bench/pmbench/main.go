@@ -38,6 +38,10 @@ const waitLimit = 60 * time.Second
 // so the figure is that of a running app, not of one still starting.
 const settle = 500 * time.Millisecond
 
+// restWindow is how long procman's CPU use is watched while its children
+// idle: a supervisor at rest should cost nothing, whatever N.
+const restWindow = 2 * time.Second
+
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "idle" {
 		// The Go runtime's floor: an idle Go process that only waits for
@@ -639,29 +643,37 @@ func (b *bench) shutdown() ([]row, error) {
 
 // memOnce starts n idle children and returns procman's peak RSS (VmHWM)
 // read just before it is stopped, in MiB, and its RSS at that moment.
-func (b *bench) memOnce(bin string, n int) (hwm, rss float64, err error) {
+//
+// With a window, it also returns the share of one CPU that procman used
+// while its children were idle, over that window (after the settling).
+func (b *bench) memOnce(bin string, n int, window time.Duration) (hwm, rss, cpu float64, err error) {
 	t, err := b.newTrial()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer t.remove()
 	w, err := watch(t.touch)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer w.close()
 	cmd, err := b.procmanAt(bin, t, childCmd(t.touch, false), n, "5")
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	p, _, err := launch(cmd)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	_, err = w.wait(n, p.exited)
 	var st map[string]int
 	if err == nil {
 		time.Sleep(settle) // idle children: measure the app at rest
+		if window > 0 {
+			c0, t0 := cpuTime(p.cmd.Process.Pid), time.Now()
+			time.Sleep(window)
+			cpu = float64(cpuTime(p.cmd.Process.Pid)-c0) / float64(time.Since(t0))
+		}
 		st, err = status(p.cmd.Process.Pid, "VmHWM", "VmRSS")
 	}
 	if _, serr := p.stop(unix.SIGTERM); serr != nil && err == nil {
@@ -671,9 +683,31 @@ func (b *bench) memOnce(bin string, n int) (hwm, rss float64, err error) {
 		err = fmt.Errorf("%d processes left running after procman exited", left)
 	}
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	return float64(st["VmHWM"]) / 1024, float64(st["VmRSS"]) / 1024, nil
+	return float64(st["VmHWM"]) / 1024, float64(st["VmRSS"]) / 1024, cpu, nil
+}
+
+// cpuTime returns the CPU time all threads of process pid have used, in
+// nanoseconds, from /proc/PID/task/*/schedstat (finer than the clock
+// ticks of /proc/PID/stat). Threads that already exited are not counted,
+// which only makes the figure smaller.
+func cpuTime(pid int) time.Duration {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, _ := os.ReadDir(dir)
+	var total time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			total += time.Duration(ns)
+		}
+	}
+	return total
 }
 
 // shLoopRSS returns the peak RSS, in MiB, of the sh loop running n idle
@@ -730,10 +764,11 @@ func (b *bench) memory() ([]row, []string, error) {
 	var rows []row
 	var rest []string
 	var floors []float64
+	var idle []row // after the memory rows
 	for _, n := range b.cfg.memN {
-		var hwm, rss, shLoop []float64
+		var hwm, rss, shLoop, cpu []float64
 		for i := 0; i < b.cfg.runs; i++ {
-			h, r, err := b.memOnce(b.cfg.procman, n)
+			h, r, c, err := b.memOnce(b.cfg.procman, n, restWindow)
 			if err != nil {
 				return nil, nil, fmt.Errorf("memory with %d children: %w", n, err)
 			}
@@ -746,7 +781,7 @@ func (b *bench) memory() ([]row, []string, error) {
 				return nil, nil, fmt.Errorf("memory of an idle Go process: %w", err)
 			}
 			b.logf("memory n=%d: VmHWM %.2f MiB, VmRSS %.2f MiB; sh loop %.2f MiB; idle Go %.2f MiB", n, h, r, s, g)
-			hwm, rss, shLoop = append(hwm, h), append(rss, r), append(shLoop, s)
+			hwm, rss, shLoop, cpu = append(hwm, h), append(rss, r), append(shLoop, s), append(cpu, c)
 			floors = append(floors, g)
 		}
 		name := fmt.Sprintf("peak RSS, %d idle %s", n, plural(n, "child", "children"))
@@ -757,11 +792,13 @@ func (b *bench) memory() ([]row, []string, error) {
 		}
 		rows = append(rows, r)
 		rest = append(rest, fmt.Sprintf("%d: %.1f MiB", n, stats(rss).median))
+		idle = append(idle, row{name: fmt.Sprintf("CPU at rest, %d idle %s", n, plural(n, "child", "children")),
+			unit: "CPU", procman: stats(cpu)})
 		for _, a := range b.cfg.also {
 			alt, path, _ := strings.Cut(a, "=")
 			var ah []float64
 			for i := 0; i < b.cfg.runs; i++ {
-				h, _, err := b.memOnce(path, n)
+				h, _, _, err := b.memOnce(path, n, 0)
 				if err != nil {
 					return nil, nil, fmt.Errorf("memory with %d children (%s): %w", n, alt, err)
 				}
@@ -777,7 +814,9 @@ func (b *bench) memory() ([]row, []string, error) {
 			rows = append(rows, ar)
 		}
 	}
+	rows = append(rows, idle...)
 	notes := []string{
+		fmt.Sprintf("CPU at rest: procman's CPU time over %v while its children idle, as a share of one CPU (a shell uses none).", restWindow),
 		fmt.Sprintf("Peak RSS of an idle Go process (the runtime's floor): %.1f MiB.", stats(floors).median),
 		"procman's RSS at rest, by children: " + strings.Join(rest, ", ") + ".",
 	}

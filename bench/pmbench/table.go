@@ -28,7 +28,7 @@ func stats(xs []float64) summary {
 // in the same run, and the target when there is one.
 type row struct {
 	name     string
-	unit     string // "time" (seconds) or "MiB"
+	unit     string // "time" (seconds), "MiB" or "CPU" (a share of one CPU)
 	procman  summary
 	baseline summary
 	basename string
@@ -38,8 +38,11 @@ type row struct {
 }
 
 func (r row) format(v float64) string {
-	if r.unit == "MiB" {
+	switch r.unit {
+	case "MiB":
 		return fmt.Sprintf("%.1f MiB", v)
+	case "CPU":
+		return fmt.Sprintf("%.2f%%", v*100)
 	}
 	switch {
 	case v >= 1:
