@@ -248,7 +248,14 @@ func (m *Mux) run(epfd int) {
 		n, err := lp.wait()
 		if err != nil {
 			// Cannot happen with a valid epoll descriptor; end every Copy
-			// rather than spin.
+			// rather than spin. A stream streaming a long line ends first:
+			// the others' last lines wait for its release, which only this
+			// goroutine can give.
+			for _, s := range lp.streams {
+				if s.streaming {
+					lp.finish(s, fmt.Errorf("epoll: %w", err))
+				}
+			}
 			for _, s := range lp.streams {
 				lp.finish(s, fmt.Errorf("epoll: %w", err))
 			}
@@ -257,10 +264,19 @@ func (m *Mux) run(epfd int) {
 		lp.take()
 		now := time.Now()
 		lp.got, lp.reads, lp.most = 0, 0, 0
+		held := false
 		for _, ev := range lp.events[:max(n, 0)] {
 			if s := lp.streams[ev.Fd]; s != nil {
 				s.seen = lp.iter
 				lp.read(s, now)
+				if s.streaming {
+					// s now holds the output for its long line. Another
+					// stream's read would wait in room for a release that
+					// only this goroutine can give: leave the others'
+					// bytes in their pipes until s's line is done.
+					held = true
+					break
+				}
 			}
 		}
 		switch {
@@ -269,7 +285,10 @@ func (m *Mux) run(epfd int) {
 		case lp.reads > 0 && lp.got/lp.reads < coalesceBelow:
 			lp.coalesce = true
 		}
-		lp.partials(now)
+		if !held {
+			// Showing a partial line also waits for a holder's release.
+			lp.partials(now)
+		}
 		lp.flushDue(now)
 	}
 }
