@@ -14,17 +14,26 @@ func children(ppid int) []int { return strays(ppid, false, nil) }
 // procman) or, with all set, any process but self (procman as PID 1, with
 // the namespace's own /proc). Used only when stopping.
 func strays(self int, all bool, groups map[int]bool) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
+	var candidates []string
+	if !all {
+		candidates = ownChildren(self)
+	}
+	if candidates == nil {
+		entries, err := os.ReadDir("/proc")
+		if err != nil {
+			return nil
+		}
+		for _, e := range entries {
+			candidates = append(candidates, e.Name())
+		}
 	}
 	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
+	for _, name := range candidates {
+		pid, err := strconv.Atoi(name)
 		if err != nil || pid == self {
 			continue
 		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		stat, err := os.ReadFile("/proc/" + name + "/stat")
 		if err != nil {
 			continue
 		}
@@ -35,6 +44,31 @@ func strays(self int, all bool, groups map[int]bool) []int {
 		}
 	}
 	return pids
+}
+
+// ownChildren lists self's children from /proc/self/task/*/children, so a
+// stop does not read the stat of every process on the machine; nil when
+// the kernel lacks those files (the caller then scans all of /proc). The
+// kernel does not promise the list is complete while children come and
+// go; the rescans during the grace period and the final SIGKILL cover a
+// miss.
+func ownChildren(self int) []string {
+	dir := "/proc/" + strconv.Itoa(self) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	kids := []string{}
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/children")
+		if err != nil {
+			return nil
+		}
+		for _, f := range bytes.Fields(b) {
+			kids = append(kids, string(f))
+		}
+	}
+	return kids
 }
 
 // ownProc says whether /proc shows procman's own pid namespace; under

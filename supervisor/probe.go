@@ -1,18 +1,26 @@
 package supervisor
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/procman/procman/logmux"
 )
 
 // Readiness: a process with a PORT is ready once something accepts TCP
-// connections on that port on the loopback interface. One goroutine probes
-// every such process, each on its own backoff, so the cost of waiting does
-// not grow a goroutine or a ticker per process.
+// connections on that port on the loopback interface. One goroutine
+// probes every such process on one shared backoff. Each round reads the
+// kernel's table of listening sockets once (/proc/net/tcp and tcp6) and
+// dials only the ports found there, so a thousand processes that never
+// listen (workers get a PORT too) cost one file read a round, not a
+// thousand connection attempts.
 const (
 	probeFirst = 10 * time.Millisecond
 	probeMax   = time.Second
@@ -20,73 +28,67 @@ const (
 )
 
 type probeTarget struct {
-	p     *proc
 	gen   int
 	port  int
 	since time.Time
-	next  time.Time
-	delay time.Duration
 }
 
 type prober struct {
-	s       *supervisor
-	add     chan probeTarget
-	drop    chan *proc
-	targets map[*proc]*probeTarget
+	s    *supervisor
+	wake chan struct{} // a target was added: probe soon
+
+	mu      sync.Mutex
+	targets map[*proc]probeTarget
 }
 
 func newProber(s *supervisor) *prober {
-	pr := &prober{s: s, add: make(chan probeTarget), drop: make(chan *proc),
-		targets: make(map[*proc]*probeTarget)}
+	pr := &prober{s: s, wake: make(chan struct{}, 1), targets: make(map[*proc]probeTarget)}
 	go pr.loop()
 	return pr
 }
 
 // watch starts probing p's port; called by the owner right after a start.
+// It never blocks the owner.
 func (pr *prober) watch(p *proc) {
-	now := time.Now()
-	t := probeTarget{p: p, gen: p.gen, port: p.Port, since: p.started, next: now, delay: probeFirst}
+	pr.mu.Lock()
+	pr.targets[p] = probeTarget{gen: p.gen, port: p.Port, since: p.started}
+	pr.mu.Unlock()
 	select {
-	case pr.add <- t:
-	case <-pr.s.quit:
+	case pr.wake <- struct{}{}:
+	default:
 	}
 }
 
 // forget stops probing p, if it was probed.
 func (pr *prober) forget(p *proc) {
-	if p.Port == 0 || p.gen == 0 {
-		return
-	}
-	select {
-	case pr.drop <- p:
-	case <-pr.s.quit:
-	}
+	pr.mu.Lock()
+	delete(pr.targets, p)
+	pr.mu.Unlock()
 }
 
 func (pr *prober) loop() {
+	delay := probeFirst
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		var due time.Time
-		for _, t := range pr.targets {
-			if due.IsZero() || t.next.Before(due) {
-				due = t.next
-			}
-		}
-		var wait <-chan time.Time
-		if !due.IsZero() {
-			timer.Reset(time.Until(due))
-			wait = timer.C
+		pr.mu.Lock()
+		idle := len(pr.targets) == 0
+		pr.mu.Unlock()
+		var tick <-chan time.Time
+		if !idle {
+			timer.Reset(delay)
+			tick = timer.C
 		}
 		select {
 		case <-pr.s.quit:
 			return
-		case t := <-pr.add:
-			pr.targets[t.p] = &t
-		case p := <-pr.drop:
-			delete(pr.targets, p)
-		case <-wait:
-			pr.probeDue()
+		case <-pr.wake:
+			// A new process: start again from a short delay, as a server
+			// that comes up fast should be seen fast.
+			delay = probeFirst
+		case <-tick:
+			pr.round()
+			delay = min(delay*2, probeMax)
 		}
 		if !timer.Stop() {
 			select {
@@ -97,29 +99,70 @@ func (pr *prober) loop() {
 	}
 }
 
-func (pr *prober) probeDue() {
-	now := time.Now()
+// round probes every target once.
+func (pr *prober) round() {
+	pr.mu.Lock()
+	targets := make(map[*proc]probeTarget, len(pr.targets))
 	for p, t := range pr.targets {
-		if t.next.After(now) {
+		targets[p] = t
+	}
+	pr.mu.Unlock()
+	listening, known := listeningPorts()
+	for p, t := range targets {
+		if known && !listening[t.port] {
 			continue
 		}
 		conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(t.port)), probeDial)
 		if err != nil {
-			t.delay = min(t.delay*2, probeMax)
-			t.next = time.Now().Add(t.delay)
 			continue
 		}
 		conn.Close()
-		delete(pr.targets, p)
+		pr.forget(p)
 		gen, took := t.gen, time.Since(t.since)
-		// Sent from its own goroutine: the owner may at this moment be
-		// blocked sending to this prober.
-		go func() {
-			select {
-			case pr.s.wake <- func() { pr.s.becameReady(p, gen, took) }:
-			case <-pr.s.quit:
+		select {
+		case pr.s.wake <- func() { pr.s.becameReady(p, gen, took) }:
+		case <-pr.s.quit:
+			return
+		}
+	}
+}
+
+// listeningPorts reads the ports of listening TCP sockets from /proc; known
+// is false when the tables cannot be read, and every target is dialled.
+func listeningPorts() (ports map[int]bool, known bool) {
+	ports = make(map[int]bool)
+	for _, name := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		f, err := os.Open(name)
+		if err != nil {
+			if name == "/proc/net/tcp" {
+				return nil, false
 			}
-		}()
+			continue // no IPv6
+		}
+		addListening(f, ports)
+		f.Close()
+	}
+	return ports, true
+}
+
+// addListening adds the local ports of the LISTEN (state 0A) rows of a
+// /proc/net/tcp table: "sl local_address rem_address st ...", the local
+// address as HEXIP:HEXPORT.
+func addListening(r io.Reader, ports map[int]bool) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		fields := bytes.Fields(sc.Bytes())
+		if len(fields) < 4 || string(fields[3]) != "0A" {
+			continue
+		}
+		local := fields[1]
+		i := bytes.LastIndexByte(local, ':')
+		if i < 0 {
+			continue
+		}
+		if port, err := strconv.ParseUint(string(local[i+1:]), 16, 16); err == nil {
+			ports[int(port)] = true
+		}
 	}
 }
 
