@@ -139,12 +139,16 @@ func BenchmarkFormat(b *testing.B) {
 			now := time.Now()
 			b.SetBytes(int64(len(benchLines)))
 			for b.Loop() {
+				// As in process: mu held, and a read's output can
+				// exceed hardLimit, which makes room flush.
+				m.mu.Lock()
 				m.buf = m.buf[:0]
 				if asJSON {
 					s.jsonLines(benchLines, now, now)
 				} else {
 					s.textLines(benchLines, now, now)
 				}
+				m.mu.Unlock()
 			}
 		})
 	}
