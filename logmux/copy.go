@@ -8,7 +8,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -43,9 +42,11 @@ type stream struct {
 // counts as EOF. Pending output of r (a last line without newline) is added
 // to the stream before Copy returns. A failing writer does not stop Copy: it
 // keeps reading and discarding. r must stay open until Copy returns; Copy
-// does not close it. Each child needs its own goroutine running Copy; while
-// it waits, that goroutine holds no buffer: one goroutine per Mux waits for
-// all pipes at once (epoll) and reads whichever is ready into one buffer.
+// does not close it. A blocking r is made non-blocking while Copy runs and
+// blocking again before it returns. Each child needs its own goroutine
+// running Copy; while it waits, that goroutine holds no buffer: one
+// goroutine per Mux waits for all pipes at once (epoll) and reads whichever
+// is ready into one buffer.
 func (m *Mux) Copy(label string, pid int, r *os.File) error {
 	s := &stream{m: m, fd: -1, label: label, pid: pid, quiet: m.quiet[procType(label)], done: make(chan struct{})}
 	m.mu.Lock()
@@ -55,9 +56,21 @@ func (m *Mux) Copy(label string, pid int, r *os.File) error {
 	if err != nil {
 		return fmt.Errorf("logmux: %s: %w", label, err)
 	}
-	// Control, unlike Fd, leaves r in non-blocking mode.
-	if err := rc.Control(func(fd uintptr) { s.fd = int(fd) }); err != nil {
+	// The loop's reads must never block. A pipe made outside the runtime's
+	// poller (as the supervisor makes them, so that children's writes do not
+	// wake the runtime) is blocking: make it non-blocking while Copy runs.
+	// Control, unlike Fd, leaves r's mode alone.
+	blocking := false
+	if err := rc.Control(func(fd uintptr) {
+		s.fd = int(fd)
+		if fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK == 0 {
+			blocking = unix.SetNonblock(int(fd), true) == nil
+		}
+	}); err != nil {
 		return fmt.Errorf("logmux: %s: %w", label, err)
+	}
+	if blocking {
+		defer rc.Control(func(fd uintptr) { unix.SetNonblock(int(fd), false) })
 	}
 	looped, err := m.add(s)
 	if err != nil {
@@ -89,11 +102,6 @@ func (m *Mux) add(s *stream) (looped bool, err error) {
 	defer m.lmu.Unlock()
 	if !m.running {
 		if m.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
-			return false, fmt.Errorf("epoll: %w", err)
-		}
-		// Non-blocking, so that os.NewFile puts it in the runtime's poller.
-		if err = unix.SetNonblock(m.epfd, true); err != nil {
-			unix.Close(m.epfd)
 			return false, fmt.Errorf("epoll: %w", err)
 		}
 	}
@@ -130,57 +138,20 @@ type loop struct {
 	got, reads, most int
 	coalesce         bool // wait coalesceFor after each turn that read
 	pfd              [1]unix.PollFd
-
-	// The runtime's poller waits on the epoll descriptor itself, so that
-	// waiting for the children is not a blocking system call: one that
-	// blocks makes the runtime hand the thread's work to another thread.
-	epf      *os.File
-	blocking bool // epf is not in the poller
-	rc       syscall.RawConn
-	waitFn   func(fd uintptr) bool
-	deadline time.Time
-	n        int
-	err      error
 }
 
-// wait collects the ready pipes into lp.events, waiting until one is ready
-// or until the next timed duty.
+// wait collects the ready pipes into lp.events, waiting in epoll_wait until
+// one is ready or until the next timed duty. The epoll descriptor is kept
+// out of the runtime's poller on purpose: there, every new event in the set
+// (each child's write) woke the runtime's idle thread while the loop was
+// busy formatting and writing, about 30,000 useless wakeups a second with
+// four busy children.
 func (lp *loop) wait() (int, error) {
-	if lp.rc == nil && !lp.blocking {
-		rc, err := lp.epf.SyscallConn()
-		if err != nil || lp.epf.SetReadDeadline(time.Time{}) != nil {
-			lp.blocking = true // not in the poller: wait in epoll_wait itself
-		}
-		lp.rc, lp.waitFn = rc, lp.poll
-	}
-	if lp.blocking {
-		n, err := unix.EpollWait(lp.epfd, lp.events, until(lp.next()))
-		if err == unix.EINTR {
-			return 0, nil
-		}
-		return n, err
-	}
-	if d := lp.next(); !d.Equal(lp.deadline) {
-		if err := lp.epf.SetReadDeadline(d); err != nil {
-			return 0, err
-		}
-		lp.deadline = d
-	}
-	lp.n, lp.err = 0, nil
-	err := lp.rc.Read(lp.waitFn)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		// Pipes may be ready all the same, and partial lines depend on
-		// knowing: look without waiting.
-		lp.epf.SetReadDeadline(time.Time{})
-		lp.deadline = time.Time{}
-		lp.n, lp.err = unix.EpollWait(lp.epfd, lp.events, 0)
-	} else if err != nil {
-		return 0, err
-	}
-	if lp.err == unix.EINTR {
+	n, err := unix.EpollWait(lp.epfd, lp.events, until(lp.next()))
+	if err == unix.EINTR {
 		return 0, nil
 	}
-	return lp.n, lp.err
+	return n, err
 }
 
 // next is when the loop has a duty even if no pipe is ready: buffered
@@ -193,25 +164,15 @@ func (lp *loop) next() time.Time {
 	return first
 }
 
-// poll runs inside RawConn.Read: a non-blocking look at the epoll set;
-// false makes the runtime park the loop until the set has news.
-func (lp *loop) poll(fd uintptr) bool {
-	lp.n, lp.err = unix.EpollWait(int(fd), lp.events, 0)
-	return lp.n != 0 || (lp.err != nil && lp.err != unix.EINTR)
-}
-
 // run reads whichever child is ready, one read(2) per ready pipe per turn
 // (so no child starves the others), formats what it read into the shared
 // buffer, and exits when no stream is left. One goroutine doing all of it
 // costs about half the CPU of one goroutine per child, each woken by the
-// runtime's poller and handing work between threads; and it waits, parked
-// by the runtime's poller on the epoll descriptor, without a blocked
-// thread.
+// runtime's poller and handing work between threads.
 func (m *Mux) run(epfd int) {
 	lp := &loop{
 		m:       m,
 		epfd:    epfd,
-		epf:     os.NewFile(uintptr(epfd), "epoll"),
 		streams: make(map[int32]*stream),
 		open:    make(map[*stream]bool),
 		buf:     make([]byte, readSize),
@@ -223,7 +184,7 @@ func (m *Mux) run(epfd int) {
 			m.lmu.Lock()
 			if len(m.adds) == 0 {
 				m.running = false
-				lp.epf.Close()
+				unix.Close(lp.epfd)
 				m.lmu.Unlock()
 				// The last lines must not wait for an Event or Close.
 				m.flush()

@@ -47,10 +47,13 @@
 //
 // # Throughput, backpressure and memory
 //
-// One goroutine per Mux waits for all children's pipes at once (an epoll
-// set, itself waited on by the runtime's poller) and reads whichever are
-// ready, one read(2) each per turn, into its single 256 KiB buffer; a Copy
-// call only registers its pipe and waits. All complete lines of a read are
+// One goroutine per Mux waits for all children's pipes at once, in
+// epoll_wait(2) on its own epoll set, and reads whichever are ready, one
+// read(2) each per turn, into its single 256 KiB buffer; a Copy call only
+// registers its pipe and waits. The set is kept out of the runtime's
+// poller, and so should the pipes be (os.Pipe puts them in it; the
+// supervisor makes its own): there, each child's write woke an idle runtime
+// thread while the loop was busy. All complete lines of a read are
 // formatted into the shared output buffer under one lock. The buffer is
 // written with one write(2) once it holds 256 KiB, or when its oldest line
 // has waited 3 ms (so lines are batched while children are busy, and appear
