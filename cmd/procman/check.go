@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -21,31 +20,15 @@ func checkCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			proj, err := readProject(c)
+			a, err := readApp(c)
 			if err != nil {
 				return err
 			}
-			pf, err := proj.parseProcfile()
-			if err != nil {
-				return err
-			}
-			real := os.Environ()
-			_, vars, err := proj.loadEnv(real)
-			if err != nil {
-				return err
-			}
-			base, from, err := basePort(c, environMap(real), vars)
-			if err != nil {
-				return err
-			}
-			form, err := readFormation(c, pf)
-			if err != nil {
-				return err
-			}
+			pf := a.pf
 			if _, _, err := readPolicy(c, conf, pf); err != nil {
 				return err
 			}
-			if _, err := instances(pf, form, base, from); err != nil {
+			if _, err := a.instances(); err != nil {
 				return err
 			}
 			w := c.App.Writer

@@ -109,30 +109,15 @@ func exportAction(c *cli.Context) error {
 		return err
 	}
 
-	proj, err := readProject(c)
+	a, err := readApp(c)
 	if err != nil {
 		return err
 	}
-	pf, err := proj.parseProcfile()
-	if err != nil {
-		return err
-	}
-	real := os.Environ()
-	// Only the env files become the exported config: the environment
-	// procman itself runs in belongs to this machine, not to the target.
-	_, vars, err := proj.loadEnv(real)
-	if err != nil {
-		return err
-	}
-	base, from, err := basePort(c, environMap(real), vars)
-	if err != nil {
-		return err
-	}
-	form, err := readFormation(c, pf)
-	if err != nil {
-		return err
-	}
-	ins, err := instances(pf, form, base, from)
+	// Only the env files (a.vars) become the exported config: the
+	// environment procman itself runs in belongs to this machine, not to
+	// the target.
+	proj, vars := a.proj, a.vars
+	ins, err := a.instances()
 	if err != nil {
 		return err
 	}

@@ -283,3 +283,43 @@ func setVars(environ []string, kv ...string) []string {
 	}
 	return append(out, kv...)
 }
+
+// An app is what start, check and export all read the same way, in this
+// order, so their errors agree: the project, its Procfile, the env files
+// merged under the real environment, the base port and -m.
+type app struct {
+	proj    project
+	pf      *procfile.Procfile
+	environ []string          // the real environment, then the env files' other variables
+	vars    map[string]string // the env files' variables alone
+	base    int               // the base port
+	from    string            // where the base port came from, for messages
+	form    procfile.Formation
+}
+
+func readApp(c *cli.Context) (*app, error) {
+	var a app
+	var err error
+	if a.proj, err = readProject(c); err != nil {
+		return nil, err
+	}
+	if a.pf, err = a.proj.parseProcfile(); err != nil {
+		return nil, err
+	}
+	real := os.Environ()
+	if a.environ, a.vars, err = a.proj.loadEnv(real); err != nil {
+		return nil, err
+	}
+	if a.base, a.from, err = basePort(c, environMap(real), a.vars); err != nil {
+		return nil, err
+	}
+	if a.form, err = readFormation(c, a.pf); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// instances lists the formation's instances, with their ports.
+func (a *app) instances() ([]procfile.Instance, error) {
+	return instances(a.pf, a.form, a.base, a.from)
+}

@@ -159,31 +159,15 @@ func startAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	proj, err := readProject(c)
+	a, err := readApp(c)
 	if err != nil {
 		return err
 	}
-	pf, err := proj.parseProcfile()
-	if err != nil {
-		return err
-	}
+	proj, pf, environ, base, from, form := a.proj, a.pf, a.environ, a.base, a.from, a.form
 	if err := checkQuiet(opts.quiet, pf); err != nil {
 		return err
 	}
 	stdin, attach, err := readAttach(c, pf)
-	if err != nil {
-		return err
-	}
-	real := os.Environ()
-	environ, vars, err := proj.loadEnv(real)
-	if err != nil {
-		return err
-	}
-	base, from, err := basePort(c, environMap(real), vars)
-	if err != nil {
-		return err
-	}
-	form, err := readFormation(c, pf)
 	if err != nil {
 		return err
 	}
