@@ -137,12 +137,12 @@ func (p project) parseProcfile() (*procfile.Procfile, error) {
 // loadEnv reads the env files and merges them under the real environment.
 // It returns the file variables too, as the base port rule looks at them on
 // their own.
-func (p project) loadEnv(real []string) (environ []string, vars map[string]string, err error) {
+func (p project) loadEnv(osEnv []string) (environ []string, vars map[string]string, err error) {
 	vars, err = env.Load(p.envFiles)
 	if err != nil {
 		return nil, nil, &usageError{err}
 	}
-	return env.Merge(real, vars), vars, nil
+	return env.Merge(osEnv, vars), vars, nil
 }
 
 // portFlag defines -p for the commands that compute ports.
@@ -169,7 +169,7 @@ func formationFlag() cli.Flag {
 // from the env files, else 5000. from says where it came from, for
 // messages about ports derived from it. Values from env files are never
 // printed.
-func basePort(c *cli.Context, real map[string]string, vars map[string]string) (port int, from string, err error) {
+func basePort(c *cli.Context, osEnv map[string]string, vars map[string]string) (port int, from string, err error) {
 	if c.IsSet("port") {
 		v := c.String("port")
 		from = fmt.Sprintf("-p %q", v)
@@ -179,7 +179,7 @@ func basePort(c *cli.Context, real map[string]string, vars map[string]string) (p
 		}
 		return port, from, nil
 	}
-	if v := real["PORT"]; v != "" {
+	if v := osEnv["PORT"]; v != "" {
 		port, ok := parsePort(v)
 		if !ok {
 			return 0, "", usageErrorf("$PORT in the environment is not a whole number from 1 to %d", maxPort)
@@ -306,11 +306,11 @@ func readApp(c *cli.Context) (*app, error) {
 	if a.pf, err = a.proj.parseProcfile(); err != nil {
 		return nil, err
 	}
-	real := os.Environ()
-	if a.environ, a.vars, err = a.proj.loadEnv(real); err != nil {
+	osEnv := os.Environ()
+	if a.environ, a.vars, err = a.proj.loadEnv(osEnv); err != nil {
 		return nil, err
 	}
-	if a.base, a.from, err = basePort(c, environMap(real), a.vars); err != nil {
+	if a.base, a.from, err = basePort(c, environMap(osEnv), a.vars); err != nil {
 		return nil, err
 	}
 	if a.form, err = readFormation(c, a.pf); err != nil {

@@ -47,12 +47,12 @@ func runAction(c *cli.Context) error {
 			argv = []string{"/bin/sh", "-c", entry}
 		}
 	}
-	real := os.Environ()
-	environ, vars, err := proj.loadEnv(real)
+	osEnv := os.Environ()
+	environ, vars, err := proj.loadEnv(osEnv)
 	if err != nil {
 		return err
 	}
-	base, _, err := basePort(c, environMap(real), vars)
+	base, _, err := basePort(c, environMap(osEnv), vars)
 	if err != nil {
 		return err
 	}
