@@ -494,6 +494,13 @@ func readLifecycle(c *cli.Context, cf *configFile, pf *procfile.Procfile, ins []
 		life.instances = append(life.instances, in)
 	}
 	life.width = procfile.Width(life.instances)
+	// `procman scale` may later start a type that runs no instance now:
+	// leave room for its first label, so the column stays aligned.
+	for _, name := range pf.Names() {
+		if name != procfile.Release {
+			life.width = max(life.width, len(name)+len(".1"))
+		}
+	}
 	if !runRelease {
 		if selected && len(life.instances) == 0 {
 			return life, usageErrorf("nothing to start: release runs only as the release phase, which --no-release skips")
