@@ -422,11 +422,7 @@ func (s *stream) process(data []byte, clock time.Time) {
 	if m.failed {
 		s.reset()
 	}
-	flushNow := m.appended(s)
-	m.mu.Unlock()
-	if flushNow {
-		m.flush()
-	}
+	m.unlockAppended(s)
 }
 
 // reset forgets the open line once the writer has failed.
@@ -569,11 +565,7 @@ func (s *stream) showPartial() {
 	m.mu.Lock()
 	m.room(s, hardLimit)
 	s.endLine()
-	flushNow := m.appended(s)
-	m.mu.Unlock()
-	if flushNow {
-		m.flush()
-	}
+	m.unlockAppended(s)
 }
 
 // endLine ends the open line with mu held: a streamed line gets its

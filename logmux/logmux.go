@@ -406,6 +406,16 @@ func (m *Mux) room(s *stream, limit int) {
 	}
 }
 
+// unlockAppended ends a stretch of appending by s: it releases mu and
+// writes the buffer if appended says it is due now.
+func (m *Mux) unlockAppended(s *stream) {
+	flushNow := m.appended(s)
+	m.mu.Unlock()
+	if flushNow {
+		m.flush()
+	}
+}
+
 // appended is called with mu held after s added output: it arranges for
 // the buffer to be written and reports whether the caller should write it
 // now. The loop times its own writes (see due): re-arming a runtime timer
