@@ -456,26 +456,41 @@ func (b *bench) logf(format string, args ...any) {
 	}
 }
 
+// prepare makes a trial directory, watches it for the children's files,
+// and builds the command that starts n children: procman with -t grace,
+// or the shell loop. The caller removes the trial and closes the watcher.
+func (b *bench) prepare(n int, ignoreTerm, baseline bool, grace string) (*trial, *watcher, *exec.Cmd, error) {
+	t, err := b.newTrial()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	w, err := watch(t.touch)
+	if err != nil {
+		t.remove()
+		return nil, nil, nil, err
+	}
+	child := childCmd(t.touch, ignoreTerm)
+	if baseline {
+		return t, w, shellLoop(t, child, n), nil
+	}
+	cmd, err := b.procman(t, child, n, grace)
+	if err != nil {
+		w.close()
+		t.remove()
+		return nil, nil, nil, err
+	}
+	return t, w, cmd, nil
+}
+
 // startOnce measures one startup: from just before the launch until the
 // n-th child has touched its file. It then stops everything.
 func (b *bench) startOnce(n int, baseline bool) (time.Duration, error) {
-	t, err := b.newTrial()
+	t, w, cmd, err := b.prepare(n, false, baseline, "5")
 	if err != nil {
 		return 0, err
 	}
 	defer t.remove()
-	w, err := watch(t.touch)
-	if err != nil {
-		return 0, err
-	}
 	defer w.close()
-	child := childCmd(t.touch, false)
-	var cmd *exec.Cmd
-	if baseline {
-		cmd = shellLoop(t, child, n)
-	} else if cmd, err = b.procman(t, child, n, "5"); err != nil {
-		return 0, err
-	}
 	b.quiet()
 	p, t0, err := launch(cmd)
 	if err != nil {
@@ -542,23 +557,12 @@ func (b *bench) startup() ([]row, error) {
 // then measures from SIGTERM until the supervisor (procman, or the shell
 // loop baseline) has exited, and checks that nothing is left running.
 func (b *bench) stopOnce(n int, ignoreTerm, baseline bool, grace string) (time.Duration, error) {
-	t, err := b.newTrial()
+	t, w, cmd, err := b.prepare(n, ignoreTerm, baseline, grace)
 	if err != nil {
 		return 0, err
 	}
 	defer t.remove()
-	w, err := watch(t.touch)
-	if err != nil {
-		return 0, err
-	}
 	defer w.close()
-	child := childCmd(t.touch, ignoreTerm)
-	var cmd *exec.Cmd
-	if baseline {
-		cmd = shellLoop(t, child, n)
-	} else if cmd, err = b.procman(t, child, n, grace); err != nil {
-		return 0, err
-	}
 	p, _, err := launch(cmd)
 	if err != nil {
 		return 0, err
