@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // podmanGlobal are the podman flags that work on the CI machines (SPEC.md):
@@ -107,17 +106,7 @@ func runContainer(t *testing.T, image, dir string, args ...string) *procman {
 		argv = append(argv, "--volume", dir+":/test")
 	}
 	argv = append(append(argv, image), args...)
-	p := &procman{t: t, dir: dir, out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = podman(argv...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.WaitDelay = time.Second
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.cmd.Wait()
-		close(p.done)
-	}()
+	p := launchProcman(t, dir, podman(argv...))
 	t.Cleanup(func() {
 		podman("rm", "--force", "--time", "0", name).Run()
 		p.cmd.Process.Kill()

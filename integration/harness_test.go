@@ -253,19 +253,10 @@ func startIn(t *testing.T, m mode, dir string, args ...string) *procman {
 	if m.pid1 {
 		argv = append([]string{"unshare", "--pid", "--fork", "--mount-proc"}, argv...)
 	}
-	p := &procman{t: t, dir: dir, out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(argv[0], argv[1:]...)
-	p.cmd.Dir = dir
-	p.cmd.Env = append(os.Environ(), helperEnv+"=1", "IT="+testBin)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.WaitDelay = time.Second
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.cmd.Wait()
-		close(p.done)
-	}()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), helperEnv+"=1", "IT="+testBin)
+	p := launchProcman(t, dir, cmd)
 	t.Cleanup(p.kill)
 
 	p.pid = p.cmd.Process.Pid
@@ -488,4 +479,21 @@ func (p *procman) checkOrphansReaped(f *fifo, n int) {
 	if z := p.zombies(); len(z) > 0 {
 		p.t.Errorf("zombies left: %v", z)
 	}
+}
+
+// launchProcman starts cmd (procman, directly or in a container) with its
+// output collected in p.out, and closes p.done when it has exited.
+func launchProcman(t *testing.T, dir string, cmd *exec.Cmd) *procman {
+	t.Helper()
+	p := &procman{t: t, dir: dir, out: &syncBuffer{}, done: make(chan struct{}), cmd: cmd}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.WaitDelay = time.Second
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.cmd.Wait()
+		close(p.done)
+	}()
+	return p
 }
