@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -14,23 +13,25 @@ import (
 	"github.com/procman/procman/logmux"
 )
 
-// Readiness: a process with a PORT is ready once something accepts TCP
-// connections on that port on the loopback interface. One goroutine
-// probes every such process on one shared backoff, from probeFirst up to
-// probeMax, and up to probeSlow once no process has started for probeCalm
-// (workers get a PORT too and may never listen). A round dials each port;
-// past dialAtMost targets it first reads the kernel's table of listening
-// sockets (/proc/net/tcp and tcp6) and dials only the ports found there.
-// Reading those tables walks the kernel's whole TCP hash (about 10 ms of
-// CPU here, whatever the number of sockets), a dial on loopback about
-// 20 µs: the table pays only for hundreds of processes.
+// Readiness: a process with a PORT is ready once a TCP socket of this
+// network namespace listens on that port on a loopback or wildcard
+// address, i.e. once a connection to 127.0.0.1:PORT or [::1]:PORT would be
+// accepted. One goroutine checks every such process on one shared backoff,
+// from probeFirst up to probeMax, and up to probeSlow once no process has
+// started for probeCalm (workers get a PORT too and may never listen).
+// A round asks the kernel once for its listening TCP sockets (sock_diag
+// over netlink, which walks only the listening hash: tens of microseconds
+// whatever the number of processes or connections) and never connects to
+// the processes, so a server sees no probe connections in its logs. Where
+// netlink is refused it reads /proc/net/tcp and tcp6 (which walk every
+// connection too: about 10 ms here), and where neither can be read it
+// connects to each port.
 const (
 	probeFirst = 10 * time.Millisecond
 	probeMax   = time.Second
 	probeSlow  = 5 * time.Second
 	probeCalm  = 30 * time.Second
 	probeDial  = 250 * time.Millisecond
-	dialAtMost = 200
 )
 
 type probeTarget struct {
@@ -119,20 +120,11 @@ func (pr *prober) round() {
 		targets[p] = t
 	}
 	pr.mu.Unlock()
-	var listening map[int]bool
-	known := false
-	if len(targets) > dialAtMost {
-		listening, known = listeningPorts()
-	}
+	listening, known := listeningPorts()
 	for p, t := range targets {
-		if known && !listening[t.port] {
+		if known && !listening[t.port] || !known && !dialLoopback(t.port) {
 			continue
 		}
-		conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(t.port)), probeDial)
-		if err != nil {
-			continue
-		}
-		conn.Close()
 		pr.forget(p)
 		gen, took := t.gen, time.Since(t.since)
 		select {
@@ -143,9 +135,13 @@ func (pr *prober) round() {
 	}
 }
 
-// listeningPorts reads the ports of listening TCP sockets from /proc; known
-// is false when the tables cannot be read, and every target is dialled.
+// listeningPorts returns the ports this network namespace listens on,
+// from netlink or else from /proc; known is false when neither can be
+// read.
 func listeningPorts() (ports map[int]bool, known bool) {
+	if ports, err := diagListening(); err == nil {
+		return ports, true
+	}
 	ports = make(map[int]bool)
 	for _, name := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		f, err := os.Open(name)

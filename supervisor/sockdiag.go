@@ -1,0 +1,156 @@
+package supervisor
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The kernel's sock_diag interface (<linux/inet_diag.h>), which x/sys/unix
+// does not declare for inet sockets.
+const (
+	tcpListen       = 10 // TCP_LISTEN, the state the dump asks for
+	sizeofDiagReq   = 56 // struct inet_diag_req_v2
+	sizeofDiagMsg   = 72 // struct inet_diag_msg
+	diagSportOffset = 4  // idiag_sport (big-endian) in inet_diag_msg
+	diagSrcOffset   = 8  // idiag_src[4] (big-endian words) in inet_diag_msg
+)
+
+// diagListening asks the kernel, through a NETLINK_SOCK_DIAG dump limited
+// to the LISTEN state, for the ports of listening TCP sockets bound to a
+// loopback or wildcard address, IPv4 and IPv6.
+func diagListening() (map[int]bool, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return nil, fmt.Errorf("sock_diag: %w", err)
+	}
+	defer unix.Close(fd)
+	ports := make(map[int]bool)
+	if err := diagDump(fd, unix.AF_INET, ports); err != nil {
+		return nil, err
+	}
+	// A kernel without IPv6 answers the AF_INET6 dump with an error; its
+	// IPv4 answer is complete.
+	diagDump(fd, unix.AF_INET6, ports)
+	return ports, nil
+}
+
+func diagDump(fd int, family uint8, ports map[int]bool) error {
+	req := make([]byte, unix.SizeofNlMsghdr+sizeofDiagReq)
+	ne := binary.NativeEndian
+	ne.PutUint32(req[0:], uint32(len(req)))
+	ne.PutUint16(req[4:], unix.SOCK_DIAG_BY_FAMILY)
+	ne.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	body := req[unix.SizeofNlMsghdr:]
+	body[0], body[1] = family, unix.IPPROTO_TCP
+	ne.PutUint32(body[4:], 1<<tcpListen)
+	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("sock_diag: %w", err)
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sock_diag: %w", err)
+		}
+		done, err := addDiagMessages(buf[:n], family, ports)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// addDiagMessages adds the ports of one netlink datagram of a sock_diag
+// dump for family to ports; done is true at the dump's end.
+func addDiagMessages(b []byte, family uint8, ports map[int]bool) (done bool, err error) {
+	msgs, err := syscall.ParseNetlinkMessage(b)
+	if err != nil {
+		return false, fmt.Errorf("sock_diag: %w", err)
+	}
+	for _, m := range msgs {
+		switch m.Header.Type {
+		case unix.NLMSG_DONE:
+			return true, nil
+		case unix.NLMSG_ERROR:
+			if len(m.Data) >= 4 {
+				if errno := -int32(binary.NativeEndian.Uint32(m.Data)); errno != 0 {
+					return true, fmt.Errorf("sock_diag: %w", syscall.Errno(errno))
+				}
+			}
+			return true, errors.New("sock_diag: malformed error")
+		case unix.SOCK_DIAG_BY_FAMILY:
+			d := m.Data
+			if len(d) < sizeofDiagMsg || d[0] != family {
+				continue
+			}
+			if reachable(family, d[diagSrcOffset:diagSrcOffset+16]) {
+				ports[int(binary.BigEndian.Uint16(d[diagSportOffset:]))] = true
+			}
+		}
+	}
+	return false, nil
+}
+
+// reachable reports whether a socket bound to src (idiag_src: the first 4
+// bytes for IPv4, all 16 for IPv6) accepts connections to loopback: a
+// wildcard, 127.0.0.0/8, ::1 or an IPv4-mapped 127.x address.
+func reachable(family uint8, src []byte) bool {
+	if family == unix.AF_INET {
+		return src[0] == 127 || allZero(src[:4])
+	}
+	if allZero(src) {
+		return true
+	}
+	if allZero(src[:15]) && src[15] == 1 {
+		return true
+	}
+	mapped := allZero(src[:10]) && src[10] == 0xff && src[11] == 0xff
+	return mapped && (src[12] == 127 || allZero(src[12:]))
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// dialLoopback reports whether a TCP connection to 127.0.0.1:port is
+// accepted within probeDial: the last resort where the kernel's tables
+// cannot be read.
+func dialLoopback(port int) bool {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	err = unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}})
+	if err == nil {
+		return true
+	}
+	if err != unix.EINPROGRESS {
+		return false
+	}
+	end := time.Now().Add(probeDial)
+	for {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		n, err := unix.Poll(pfd, int(time.Until(end).Milliseconds())+1)
+		if err == unix.EINTR && time.Now().Before(end) {
+			continue
+		}
+		if err != nil || n == 0 {
+			return false
+		}
+		soErr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		return err == nil && soErr == 0
+	}
+}

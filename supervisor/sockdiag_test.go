@@ -1,0 +1,186 @@
+package supervisor
+
+import (
+	"encoding/binary"
+	"net"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// diagMsg builds one netlink message of a sock_diag dump: a listening
+// socket of family bound to src:port, or a DONE or ERROR message.
+func diagMsg(typ uint16, family uint8, src []byte, port uint16, errno int32) []byte {
+	var body []byte
+	switch typ {
+	case unix.SOCK_DIAG_BY_FAMILY:
+		body = make([]byte, sizeofDiagMsg)
+		body[0], body[1] = family, tcpListen
+		binary.BigEndian.PutUint16(body[diagSportOffset:], port)
+		copy(body[diagSrcOffset:], src)
+	case unix.NLMSG_ERROR:
+		body = make([]byte, 4+unix.SizeofNlMsghdr)
+		binary.NativeEndian.PutUint32(body, uint32(-errno))
+	case unix.NLMSG_DONE:
+		body = make([]byte, 4)
+	}
+	m := make([]byte, unix.SizeofNlMsghdr+len(body))
+	binary.NativeEndian.PutUint32(m, uint32(len(m)))
+	binary.NativeEndian.PutUint16(m[4:], typ)
+	copy(m[unix.SizeofNlMsghdr:], body)
+	return m
+}
+
+func v6(s string) []byte { return net.ParseIP(s).To16() }
+
+func TestAddDiagMessages(t *testing.T) {
+	v4 := func(a, b, c, d byte) []byte { return []byte{a, b, c, d} }
+	tests := []struct {
+		name     string
+		family   uint8
+		msgs     [][]byte
+		want     []int
+		wantDone bool
+		wantErr  bool
+	}{
+		{"loopback and wildcard", unix.AF_INET, [][]byte{
+			diagMsg(unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET, v4(127, 0, 0, 1), 5000, 0),
+			diagMsg(unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET, v4(0, 0, 0, 0), 5100, 0),
+			diagMsg(unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET, v4(127, 0, 1, 2), 5200, 0),
+		}, []int{5000, 5100, 5200}, false, false},
+		{"other address not reachable on loopback", unix.AF_INET, [][]byte{
+			diagMsg(unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET, v4(10, 0, 0, 7), 5000, 0),
+		}, nil, false, false},
+		{"ipv6", unix.AF_INET6, [][]byte{
+			diagMsg(unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET6, v6("::"), 6000, 0),
+			diagMsg(unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET6, v6("::1"), 6001, 0),
+			diagMsg(unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET6, v6("::ffff:127.0.0.1"), 6002, 0),
+			diagMsg(unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET6, v6("fe80::1"), 6003, 0),
+			diagMsg(unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET6, v6("::ffff:10.0.0.1"), 6004, 0),
+		}, []int{6000, 6001, 6002}, false, false},
+		{"other family ignored", unix.AF_INET6, [][]byte{
+			diagMsg(unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET, v4(127, 0, 0, 1), 5000, 0),
+		}, nil, false, false},
+		{"done ends the dump", unix.AF_INET, [][]byte{
+			diagMsg(unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET, v4(127, 0, 0, 1), 5000, 0),
+			diagMsg(unix.NLMSG_DONE, 0, nil, 0, 0),
+			diagMsg(unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET, v4(127, 0, 0, 1), 5001, 0),
+		}, []int{5000}, true, false},
+		{"error", unix.AF_INET6, [][]byte{
+			diagMsg(unix.NLMSG_ERROR, 0, nil, 0, int32(unix.EAFNOSUPPORT)),
+		}, nil, true, true},
+		{"truncated", unix.AF_INET, [][]byte{
+			diagMsg(unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET, v4(127, 0, 0, 1), 5000, 0)[:30],
+		}, nil, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b []byte
+			for _, m := range tt.msgs {
+				b = append(b, m...)
+			}
+			ports := make(map[int]bool)
+			done, err := addDiagMessages(b, tt.family, ports)
+			if done != tt.wantDone || (err != nil) != tt.wantErr {
+				t.Errorf("done %v, err %v; want done %v, error %v", done, err, tt.wantDone, tt.wantErr)
+			}
+			if len(ports) != len(tt.want) {
+				t.Errorf("ports %v, want %v", ports, tt.want)
+			}
+			for _, p := range tt.want {
+				if !ports[p] {
+					t.Errorf("port %d missing from %v", p, ports)
+				}
+			}
+		})
+	}
+}
+
+func FuzzAddDiagMessages(f *testing.F) {
+	f.Add(diagMsg(unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET, []byte{127, 0, 0, 1}, 5000, 0), uint8(unix.AF_INET))
+	f.Add(diagMsg(unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET6, v6("::1"), 5000, 0), uint8(unix.AF_INET6))
+	f.Add(diagMsg(unix.NLMSG_ERROR, 0, nil, 0, 2), uint8(unix.AF_INET))
+	f.Add(diagMsg(unix.NLMSG_DONE, 0, nil, 0, 0), uint8(unix.AF_INET))
+	f.Fuzz(func(t *testing.T, b []byte, family uint8) {
+		addDiagMessages(b, family, make(map[int]bool))
+	})
+}
+
+// listen opens a TCP listener on addr, or skips the test where the
+// machine has no such address.
+func listen(t *testing.T, network, addr string) (net.Listener, int) {
+	t.Helper()
+	l, err := net.Listen(network, addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", addr, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, l.Addr().(*net.TCPAddr).Port
+}
+
+// The kernel's real answer names the test's own listeners on loopback and
+// wildcard addresses, and forgets one once it is closed.
+func TestDiagListeningSeesRealListeners(t *testing.T) {
+	if _, err := diagListening(); err != nil {
+		t.Skipf("no sock_diag here: %v", err)
+	}
+	for _, tc := range []struct{ network, addr string }{
+		{"tcp4", "127.0.0.1:0"}, {"tcp4", "0.0.0.0:0"}, {"tcp6", "[::1]:0"}, {"tcp6", "[::]:0"},
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			l, port := listen(t, tc.network, tc.addr)
+			ports, err := diagListening()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ports[port] {
+				t.Fatalf("listening port %d not found in %d ports", port, len(ports))
+			}
+			l.Close()
+			if ports, err = diagListening(); err != nil {
+				t.Fatal(err)
+			}
+			if ports[port] {
+				t.Errorf("closed port %d still listed", port)
+			}
+		})
+	}
+}
+
+// A socket bound to an address other than loopback does not accept
+// connections to 127.0.0.1, so it does not make a process ready.
+func TestDiagListeningSkipsOtherAddresses(t *testing.T) {
+	if _, err := diagListening(); err != nil {
+		t.Skipf("no sock_diag here: %v", err)
+	}
+	addrs, _ := net.InterfaceAddrs()
+	var ip net.IP
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			ip = n.IP
+			break
+		}
+	}
+	if ip == nil {
+		t.Skip("no non-loopback IPv4 address here")
+	}
+	_, port := listen(t, "tcp4", net.JoinHostPort(ip.String(), "0"))
+	ports, err := diagListening()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ports[port] {
+		t.Errorf("port %d on %s counted as reachable on loopback", port, ip)
+	}
+}
+
+func TestDialLoopback(t *testing.T) {
+	l, port := listen(t, "tcp4", "127.0.0.1:0")
+	if !dialLoopback(port) {
+		t.Errorf("dial to listening port %d failed", port)
+	}
+	l.Close()
+	if dialLoopback(port) {
+		t.Errorf("dial to closed port %d succeeded", port)
+	}
+}
