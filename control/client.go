@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"os"
 	"strconv"
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrNotRunning says that no procman listens on the socket: there is none,
@@ -42,14 +44,14 @@ func Call(path string, req Request, timeout time.Duration) (Response, error) {
 	defer c.Close()
 	c.SetDeadline(end)
 	if _, err := c.Write(append(line, '\n')); err != nil {
-		return resp, fmt.Errorf("send request: %w", unwrapOp(err))
+		return resp, fmt.Errorf("send request: %w", plainErr(err))
 	}
 	data, err := bufio.NewReader(io.LimitReader(c, maxResponse)).ReadBytes('\n')
 	switch {
 	case errors.Is(err, io.EOF) && len(data) == 0:
 		return resp, errors.New("procman closed the connection without answering")
 	case err != nil && !errors.Is(err, io.EOF):
-		return resp, fmt.Errorf("read reply: %w", unwrapOp(err))
+		return resp, fmt.Errorf("read reply: %w", plainErr(err))
 	}
 	if err := json.Unmarshal(data, &resp); err != nil {
 		return resp, errors.New("procman's reply is not valid JSON")
@@ -67,20 +69,46 @@ func Call(path string, req Request, timeout time.Duration) (Response, error) {
 }
 
 // dial connects to path. A full backlog (EAGAIN: the server is busy with
-// other clients) is waited out until end, as a TCP connect would be.
-func dial(path string, end time.Time) (net.Conn, error) {
+// other clients) is waited out until end, as a TCP connect would be: the
+// kernel does not wait for room on a non-blocking unix socket, and a
+// blocking connect would hold a thread and ignore end.
+func dial(path string, end time.Time) (*os.File, error) {
 	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
-		c, err := net.DialTimeout("unix", path, time.Until(end))
+		fd, err := connect(path)
 		switch {
 		case err == nil:
-			return c, nil
+			return os.NewFile(uintptr(fd), path), nil
 		case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED):
 			return nil, ErrNotRunning
-		case !errors.Is(err, syscall.EAGAIN) || time.Now().Add(wait).After(end):
-			return nil, fmt.Errorf("control socket %s: %w", path, unwrapOp(err))
+		case !errors.Is(err, syscall.EAGAIN) || !time.Now().Before(end):
+			return nil, fmt.Errorf("control socket %s: %w", path, err)
 		}
-		time.Sleep(wait)
+		time.Sleep(min(wait, time.Until(end)))
 	}
+}
+
+// connect returns a non-blocking unix stream socket connected to path, so
+// that os.NewFile puts it in the runtime's poller and its deadlines work.
+// Its error says which call failed, as package net's did ("connect:
+// connection refused"), and wraps the errno.
+func connect(path string) (int, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	// A unix socket connects at once or fails (EAGAIN when the backlog is
+	// full): there is no EINPROGRESS to wait for, as with TCP.
+	for {
+		err = unix.Connect(fd, &unix.SockaddrUnix{Name: path})
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("connect", err)
+	}
+	return fd, nil
 }
 
 // WriteTable writes instances as `procman ps` shows them, one row each

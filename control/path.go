@@ -1,10 +1,9 @@
 package control
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -45,7 +44,9 @@ func PrivateDir(runtimeDir string) string {
 }
 
 func privateName(root string) string {
-	sum := sha256.Sum256([]byte(root))
+	h := fnv.New64a()
+	h.Write([]byte(root))
+	sum := h.Sum64()
 	base := strings.Map(func(r rune) rune {
 		if r < 0x80 && validName(string(r)) || r == '.' {
 			return r
@@ -54,10 +55,14 @@ func privateName(root string) string {
 	}, filepath.Base(root))
 	// Short, so that the path fits in a socket address even under a
 	// long temp directory; 48 bits of hash tell one user's roots apart.
+	// FNV rather than a cryptographic hash, which would pull megabytes of
+	// crypto code into the binary to tell apart names no attacker picks;
+	// the top 16 bits are folded into the rest, as FNV's authors advise
+	// for a shorter hash.
 	if len(base) > 16 {
 		base = base[:16]
 	}
-	return base + "-" + hex.EncodeToString(sum[:6]) + ".sock"
+	return fmt.Sprintf("%s-%012x.sock", base, (sum^sum>>48)&(1<<48-1))
 }
 
 // MakePrivateDir creates dir with mode 0700 if it does not exist, and

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -52,8 +51,9 @@ const AskTimeout = 60 * time.Second
 // which replies to a buffered channel.
 type Server struct {
 	path    string
-	ln      *net.UnixListener
-	id      fileID // of the socket we bound, so Close removes only ours
+	ln      *os.File        // the listening socket, non-blocking, in the runtime's poller
+	raw     syscall.RawConn // ln's, to wait for connections and accept them
+	id      fileID          // of the socket we bound, so Close removes only ours
 	reqs    chan supervisor.Request
 	done    chan struct{}
 	slots   chan struct{}
@@ -63,7 +63,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	closed bool
-	conns  map[*net.UnixConn]struct{}
+	conns  map[*os.File]struct{}
 	wg     sync.WaitGroup
 
 	closeOnce sync.Once
@@ -93,9 +93,16 @@ func Listen(path string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	raw, err := ln.SyscallConn()
+	if err != nil {
+		ln.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
 	return &Server{
 		path:    path,
 		ln:      ln,
+		raw:     raw,
 		id:      id,
 		reqs:    make(chan supervisor.Request),
 		done:    make(chan struct{}),
@@ -103,7 +110,7 @@ func Listen(path string) (*Server, error) {
 		timeout: ioTimeout,
 		askWait: AskTimeout,
 		uid:     os.Getuid(),
-		conns:   make(map[*net.UnixConn]struct{}),
+		conns:   make(map[*os.File]struct{}),
 	}, nil
 }
 
@@ -138,10 +145,10 @@ func clearStale(path string) error {
 	if info.Mode().Type() != fs.ModeSocket {
 		return fmt.Errorf("control socket %s: the file exists and is not a socket", path)
 	}
-	c, err := net.DialTimeout("unix", path, 5*time.Second)
+	fd, err := connect(path)
 	switch {
 	case err == nil:
-		c.Close()
+		unix.Close(fd)
 		return &InUseError{Path: path}
 	case errors.Is(err, syscall.EAGAIN):
 		return &InUseError{Path: path} // alive, with a full backlog
@@ -151,18 +158,26 @@ func clearStale(path string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("control socket %s: %w", path, unwrapOp(err))
+	return fmt.Errorf("control socket %s: %w", path, err)
 }
 
-// bindPrivate creates a listening unix socket at path with mode 0600.
-func bindPrivate(path string) (*net.UnixListener, fileID, error) {
+// bindPrivate creates a listening unix socket at path with mode 0600. The
+// socket is non-blocking, so that os.NewFile puts it in the runtime's
+// poller: a goroutine waiting to accept parks instead of holding a thread,
+// and closing the file wakes it.
+func bindPrivate(path string) (*os.File, fileID, error) {
 	var id fileID
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, id, fmt.Errorf("control socket: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), path)
-	defer f.Close() // net.FileListener holds its own copy
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+		}
+	}()
 	// Linux creates the socket file with the mode of the socket's inode,
 	// less the umask. Setting that mode first means the file never exists
 	// with a wider one, without touching the process-wide umask (which
@@ -176,7 +191,7 @@ func bindPrivate(path string) (*net.UnixListener, fileID, error) {
 		}
 		return nil, id, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	fail := func(err error) (*net.UnixListener, fileID, error) {
+	fail := func(err error) (*os.File, fileID, error) {
 		os.Remove(path)
 		return nil, id, fmt.Errorf("control socket %s: %w", path, err)
 	}
@@ -198,13 +213,8 @@ func bindPrivate(path string) (*net.UnixListener, fileID, error) {
 	if err := unix.Listen(fd, 4096); err != nil {
 		return fail(err)
 	}
-	l, err := net.FileListener(f)
-	if err != nil {
-		return fail(err)
-	}
-	ul := l.(*net.UnixListener)
-	ul.SetUnlinkOnClose(false) // Close removes the file, and only if it is still ours
-	return ul, id, nil
+	ok = true
+	return f, id, nil
 }
 
 // Path returns the socket's path.
@@ -225,7 +235,7 @@ func (s *Server) Serve() error {
 		case <-s.done:
 			return nil
 		}
-		c, err := s.ln.AcceptUnix()
+		c, err := s.accept()
 		if err != nil {
 			<-s.slots
 			select {
@@ -262,6 +272,30 @@ func (s *Server) Serve() error {
 	}
 }
 
+// accept waits for a connection and returns it non-blocking, in the
+// runtime's poller like the listener, so that its deadlines work. Closing
+// the listener ends the wait with an error.
+func (s *Server) accept() (*os.File, error) {
+	var nfd int
+	var err error
+	if rerr := s.raw.Read(func(fd uintptr) bool {
+		for {
+			nfd, _, err = unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			// A client that gave up while queued is no reason to
+			// wake Serve: take the next one.
+			if err != unix.EINTR && err != unix.ECONNABORTED {
+				return err != unix.EAGAIN
+			}
+		}
+	}); rerr != nil {
+		return nil, rerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("accept unix %s: %w", s.path, os.NewSyscallError("accept4", err))
+	}
+	return os.NewFile(uintptr(nfd), s.path), nil
+}
+
 func temporary(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
 		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
@@ -271,7 +305,7 @@ func temporary(err error) bool {
 // track registers a connection so that Close can cut its wait for a
 // request short; it sets the connection's deadline here, under the lock,
 // so that a Close in between cannot be overridden.
-func (s *Server) track(c *net.UnixConn) bool {
+func (s *Server) track(c *os.File) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -284,7 +318,7 @@ func (s *Server) track(c *net.UnixConn) bool {
 	return true
 }
 
-func (s *Server) untrack(c *net.UnixConn) {
+func (s *Server) untrack(c *os.File) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
@@ -330,7 +364,7 @@ var (
 	errTooLong  = fmt.Errorf("request longer than %d bytes", MaxRequest)
 )
 
-func (s *Server) handle(c *net.UnixConn) {
+func (s *Server) handle(c *os.File) {
 	resp := s.respond(c)
 	data, err := json.Marshal(resp)
 	if err != nil {
@@ -340,7 +374,7 @@ func (s *Server) handle(c *net.UnixConn) {
 	c.Write(append(data, '\n')) // a client that left gets nothing
 }
 
-func (s *Server) respond(c *net.UnixConn) Response {
+func (s *Server) respond(c *os.File) Response {
 	if err := s.checkPeer(c); err != nil {
 		return failure(err)
 	}
@@ -363,7 +397,7 @@ func (s *Server) respond(c *net.UnixConn) Response {
 // checkPeer refuses a client of another user. The socket's mode already
 // keeps them out; this holds even if the file's mode or directory were
 // changed behind procman's back. Root is let in: it could anyway.
-func (s *Server) checkPeer(c *net.UnixConn) error {
+func (s *Server) checkPeer(c *os.File) error {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return err
@@ -389,13 +423,12 @@ func (s *Server) checkPeer(c *net.UnixConn) error {
 func readRequest(r io.Reader) ([]byte, error) {
 	br := bufio.NewReader(io.LimitReader(r, MaxRequest+1))
 	line, err := br.ReadBytes('\n')
-	var ne net.Error
 	switch {
 	case len(line) > MaxRequest:
 		return nil, errTooLong
 	case err == nil:
 		return line, nil
-	case errors.As(err, &ne) && ne.Timeout():
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		if len(line) > 0 {
 			return nil, errors.New("incomplete request: no newline before the timeout")
 		}
@@ -405,7 +438,7 @@ func readRequest(r io.Reader) ([]byte, error) {
 	case errors.Is(err, io.EOF):
 		return nil, errors.New("empty request")
 	}
-	return nil, fmt.Errorf("read request: %w", unwrapOp(err))
+	return nil, fmt.Errorf("read request: %w", plainErr(err))
 }
 
 // ask hands req to the supervisor and waits for its reply. The supervisor
@@ -440,12 +473,18 @@ func failure(err error) Response {
 	return Response{V: Version, Error: err.Error()}
 }
 
-// unwrapOp drops a *net.OpError's "dial unix /path:" prefix, which the
-// messages around it already say better.
-func unwrapOp(err error) error {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Err != nil {
-		return op.Err
+// plainErr turns the *fs.PathError of a read or write on a socket into the
+// error package net gives, which procman's messages have always shown:
+// "read: connection reset by peer", "i/o timeout". The file's name in
+// the path error is the socket's path, which the message around it says
+// already.
+func plainErr(err error) error {
+	var pe *fs.PathError
+	if !errors.As(err, &pe) {
+		return err
 	}
-	return err
+	if errno, ok := pe.Err.(syscall.Errno); ok {
+		return os.NewSyscallError(pe.Op, errno)
+	}
+	return pe.Err
 }

@@ -614,3 +614,160 @@ func TestServeRealSupervisor(t *testing.T) {
 		t.Fatal("procman did not stop after quit")
 	}
 }
+
+// Close ends a Serve that waits for a connection, having served one
+// already, and the socket is gone.
+func TestCloseEndsIdleServe(t *testing.T) {
+	path := sockPath(t)
+	s, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	stop := make(chan struct{})
+	defer close(stop)
+	go (&fake{}).run(s.Requests(), stop)
+	call(t, path, Request{V: 1, Op: "ps"})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(deadline):
+		t.Fatal("Serve did not return after Close")
+	}
+	if _, err := Call(path, Request{V: 1, Op: "ps"}, deadline); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("after Close: want ErrNotRunning, have %v", err)
+	}
+}
+
+// fullListener listens at path with the smallest backlog and fills it, as
+// a procman too busy to accept would; it accepts only if the test does.
+func fullListener(t *testing.T, path string) (fd int) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		unix.Shutdown(fd, unix.SHUT_RDWR) // wakes an accept: closing does not
+		unix.Close(fd)
+	})
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; ; n++ {
+		c, err := connect(path)
+		if errors.Is(err, syscall.EAGAIN) {
+			return fd
+		}
+		if err != nil || n > 100 {
+			t.Fatalf("filling the backlog: %d connections, then %v", n, err)
+		}
+		t.Cleanup(func() { unix.Close(c) })
+	}
+}
+
+// A full backlog means a live procman: Listen leaves it alone, and a
+// client waits for room until its deadline, then says why it failed.
+func TestFullBacklog(t *testing.T) {
+	path := sockPath(t)
+	fullListener(t, path)
+	var inUse *InUseError
+	if _, err := Listen(path); !errors.As(err, &inUse) {
+		t.Errorf("Listen: want an *InUseError, have %v", err)
+	}
+	const timeout = 300 * time.Millisecond
+	start := time.Now()
+	_, err := Call(path, Request{V: 1, Op: "ps"}, timeout)
+	if took := time.Since(start); took < timeout {
+		t.Errorf("Call gave up after %v, before its deadline", took)
+	}
+	if want := "control socket " + path + ": connect: resource temporarily unavailable"; err == nil || err.Error() != want {
+		t.Errorf("want %q, have %v", want, err)
+	}
+	if !errors.Is(err, syscall.EAGAIN) || errors.Is(err, ErrNotRunning) {
+		t.Errorf("want an error wrapping EAGAIN, have %#v", err)
+	}
+}
+
+// A client that finds the backlog full is answered once the server makes
+// room.
+func TestCallWaitsForRoom(t *testing.T) {
+	path := sockPath(t)
+	ln := fullListener(t, path)
+	type result struct {
+		resp Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := Call(path, Request{V: 1, Op: "ps"}, deadline)
+		done <- result{resp, err}
+	}()
+	// Make room by taking the filler off the queue, then answer the
+	// client. It most likely found the queue full before; either way,
+	// it must get its answer.
+	go func() {
+		for i := 0; ; i++ {
+			nfd, _, err := unix.Accept(ln)
+			if err != nil {
+				return
+			}
+			c := os.NewFile(uintptr(nfd), "conn")
+			if i == 0 {
+				c.Close()
+				continue
+			}
+			c.SetDeadline(time.Now().Add(deadline))
+			bufio.NewReader(c).ReadBytes('\n')
+			io.WriteString(c, `{"v":1,"ok":true,"instances":[{"label":"web.1","state":"running"}]}`+"\n")
+			c.Close()
+			return
+		}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil || len(r.resp.Instances) != 1 || r.resp.Instances[0].Label != "web.1" {
+			t.Errorf("Call: %+v, %v", r.resp, r.err)
+		}
+	case <-time.After(2 * deadline):
+		t.Fatal("Call did not return")
+	}
+}
+
+// A server that takes the request and never answers costs the client its
+// timeout, with the message procman has always given.
+func TestCallReplyTimeout(t *testing.T) {
+	path := sockPath(t)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	hold := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			hold <- c // open and silent until the test ends
+		}
+	}()
+	defer func() {
+		select {
+		case c := <-hold:
+			c.Close()
+		default:
+		}
+	}()
+	_, err = Call(path, Request{V: 1, Op: "ps"}, 300*time.Millisecond)
+	if err == nil || err.Error() != "read reply: i/o timeout" || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("want read reply: i/o timeout, have %v", err)
+	}
+}
