@@ -43,6 +43,13 @@ const settle = 500 * time.Millisecond
 const restWindow = 2 * time.Second
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "floor" {
+		if err := spawnFloor(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "pmbench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "idle" {
 		// The Go runtime's floor: an idle Go process that only waits for
 		// a signal, as procman does once its children run.
@@ -456,10 +463,22 @@ func (b *bench) logf(format string, args ...any) {
 	}
 }
 
+// Who starts the children in a timed run.
+type starter int
+
+const (
+	byProcman starter = iota
+	byLoop            // the shell loop baseline
+	byFloor           // pmbench's bare fork+exec (floor.go)
+)
+
+func (w starter) String() string { return [...]string{"procman", "sh loop", "bare fork+exec"}[w] }
+
 // prepare makes a trial directory, watches it for the children's files,
 // and builds the command that starts n children: procman with -t grace,
-// or the shell loop. The caller removes the trial and closes the watcher.
-func (b *bench) prepare(n int, ignoreTerm, baseline bool, grace string) (*trial, *watcher, *exec.Cmd, error) {
+// the shell loop, or the floor. The caller removes the trial and closes
+// the watcher.
+func (b *bench) prepare(n int, ignoreTerm bool, who starter, grace string) (*trial, *watcher, *exec.Cmd, error) {
 	t, err := b.newTrial()
 	if err != nil {
 		return nil, nil, nil, err
@@ -470,7 +489,7 @@ func (b *bench) prepare(n int, ignoreTerm, baseline bool, grace string) (*trial,
 		return nil, nil, nil, err
 	}
 	child := childCmd(t.touch, ignoreTerm)
-	if baseline {
+	if who == byLoop {
 		return t, w, shellLoop(t, child, n), nil
 	}
 	cmd, err := b.procman(t, child, n, grace)
@@ -479,13 +498,17 @@ func (b *bench) prepare(n int, ignoreTerm, baseline bool, grace string) (*trial,
 		t.remove()
 		return nil, nil, nil, err
 	}
+	if who == byFloor {
+		cmd.Path = b.self
+		cmd.Args = append([]string{b.self, "floor"}, cmd.Args[1:]...)
+	}
 	return t, w, cmd, nil
 }
 
 // startOnce measures one startup: from just before the launch until the
 // n-th child has touched its file. It then stops everything.
-func (b *bench) startOnce(n int, baseline bool) (time.Duration, error) {
-	t, w, cmd, err := b.prepare(n, false, baseline, "5")
+func (b *bench) startOnce(n int, who starter) (time.Duration, error) {
+	t, w, cmd, err := b.prepare(n, false, who, "5")
 	if err != nil {
 		return 0, err
 	}
@@ -497,13 +520,13 @@ func (b *bench) startOnce(n int, baseline bool) (time.Duration, error) {
 		return 0, err
 	}
 	t1, err := w.wait(n, p.exited)
-	if baseline {
+	if who == byLoop {
 		p.stopGroup()
 	} else if _, serr := p.stop(unix.SIGTERM); serr != nil && err == nil {
 		err = fmt.Errorf("stop: %w", serr)
 	}
-	if left := clean(t); left > 0 && err == nil && !baseline {
-		err = fmt.Errorf("%d processes left running after procman exited", left)
+	if left := clean(t); left > 0 && err == nil && who != byLoop {
+		err = fmt.Errorf("%d processes left running after %v exited", left, who)
 	}
 	if err != nil {
 		return 0, err
@@ -514,30 +537,35 @@ func (b *bench) startOnce(n int, baseline bool) (time.Duration, error) {
 func (b *bench) startup() ([]row, error) {
 	var rows []row
 	for _, n := range b.cfg.startN {
-		var pm, sh, ratios []float64
+		var pm, sh, floor, ratios, floorRatios []float64
 		for i := 0; i < b.cfg.runs; i++ {
-			// Alternate the order so neither side always runs on a
-			// machine warmed (or tired) by the other.
-			for _, base := range []bool{i%2 == 1, i%2 == 0} {
-				d, err := b.startOnce(n, base)
+			// Rotate the order so no one always runs on a machine warmed
+			// (or tired) by another.
+			order := []starter{byProcman, byLoop, byFloor}
+			for k := 0; k < i%3; k++ {
+				order = append(order[1:], order[0])
+			}
+			for _, who := range order {
+				d, err := b.startOnce(n, who)
 				if err != nil {
-					who := "procman"
-					if base {
-						who = "sh loop"
-					}
-					return nil, fmt.Errorf("startup of %d children (%s): %w", n, who, err)
+					return nil, fmt.Errorf("startup of %d children (%v): %w", n, who, err)
 				}
-				b.logf("startup n=%d baseline=%v: %v", n, base, d)
-				if base {
-					sh = append(sh, seconds(d))
-				} else {
+				b.logf("startup n=%d %v: %v", n, who, d)
+				switch who {
+				case byProcman:
 					pm = append(pm, seconds(d))
+				case byLoop:
+					sh = append(sh, seconds(d))
+				case byFloor:
+					floor = append(floor, seconds(d))
 				}
 			}
 			ratios = append(ratios, pm[i]/sh[i])
+			floorRatios = append(floorRatios, floor[i]/sh[i])
 		}
+		name := fmt.Sprintf("startup, %d %s", n, plural(n, "child", "children"))
 		r := row{
-			name:     fmt.Sprintf("startup, %d %s", n, plural(n, "child", "children")),
+			name:     name,
 			unit:     "time",
 			procman:  stats(pm),
 			baseline: stats(sh),
@@ -548,7 +576,14 @@ func (b *bench) startup() ([]row, error) {
 			r.target = "≤ 0.8× sh loop"
 			r.verdict = verdict(r.ratio <= 0.8)
 		}
-		rows = append(rows, r)
+		rows = append(rows, r, row{
+			name:     name + ", bare Go fork+exec (floor)",
+			unit:     "time",
+			procman:  stats(floor),
+			baseline: stats(sh),
+			basename: "sh loop",
+			ratio:    stats(floorRatios).median,
+		})
 	}
 	return rows, nil
 }
@@ -557,7 +592,11 @@ func (b *bench) startup() ([]row, error) {
 // then measures from SIGTERM until the supervisor (procman, or the shell
 // loop baseline) has exited, and checks that nothing is left running.
 func (b *bench) stopOnce(n int, ignoreTerm, baseline bool, grace string) (time.Duration, error) {
-	t, w, cmd, err := b.prepare(n, ignoreTerm, baseline, grace)
+	who := byProcman
+	if baseline {
+		who = byLoop
+	}
+	t, w, cmd, err := b.prepare(n, ignoreTerm, who, grace)
 	if err != nil {
 		return 0, err
 	}
