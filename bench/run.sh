@@ -19,12 +19,11 @@ trap 'rm -rf "$bin"' EXIT INT TERM
 
 cd "$repo"
 # The build under test is the static one the README and SPEC.md describe
-# (CGO_ENABLED=0: no libc, no dynamic loader). Two other builds have their
-# memory measured alongside: a plain `go build` with cgo, which links libc
-# because of package net, and a static build without urfave/cli's man-page
-# generator (build tag urfave_cli_no_docs; procman does not use it).
+# (CGO_ENABLED=0: no libc, no dynamic loader; a plain `go build` now gives
+# the same, as no package procman links uses cgo). A second build has its
+# memory measured alongside: without urfave/cli's man-page generator
+# (build tag urfave_cli_no_docs; procman does not use it).
 CGO_ENABLED=0 go build -o "$bin/procman" ./cmd/procman
-go build -o "$bin/procman-cgo" ./cmd/procman
 CGO_ENABLED=0 go build -tags urfave_cli_no_docs -o "$bin/procman-nodocs" ./cmd/procman
 go build -o "$bin/pmbench" ./bench/pmbench
 
@@ -34,7 +33,6 @@ echo
 
 status=0
 "$bin/pmbench" -procman "$bin/procman" \
-	-also "go build with cgo=$bin/procman-cgo" \
 	-also "static, -tags urfave_cli_no_docs=$bin/procman-nodocs" \
 	"$@" || status=$?
 
