@@ -362,7 +362,7 @@ func (s *supervisor) hintWaiting() {
 		for _, dep := range s.cfg.Policy.After[p.Name] {
 			for _, q := range s.procs {
 				if q.Name == dep && !q.release && q.why != scaledDown && !q.ready {
-					s.event("waiting", fmt.Sprintf("%s is waiting for %s: %s is not ready (nothing accepts connections on :%d yet)", p.Label, dep, q.Label, q.Port))
+					s.event("waiting", fmt.Sprintf("%s is waiting for %s: %s is not ready (nothing listens on :%d yet)", p.Label, dep, q.Label, q.Port))
 					break
 				}
 			}

@@ -20,25 +20,25 @@ import (
 // and reaps them all. Startup is measured for it as for procman, so the
 // table shows how much of procman's time is its own and how much is the
 // children's.
-func spawnFloor(args []string) error {
+func spawnFloor(args []string) (status int, err error) {
 	fs := flag.NewFlagSet("floor", flag.ContinueOnError)
 	procfile := fs.String("f", "", "")
 	formation := fs.String("m", "", "")
 	fs.String("t", "", "")
 	if len(args) == 0 || args[0] != "start" {
-		return errors.New("floor: want start -f PROCFILE -m w=N")
+		return 0, errors.New("floor: want start -f PROCFILE -m w=N")
 	}
 	if err := fs.Parse(args[1:]); err != nil {
-		return err
+		return 0, err
 	}
 	_, count, _ := strings.Cut(*formation, "=")
 	n, err := strconv.Atoi(count)
 	if err != nil {
-		return fmt.Errorf("floor: -m %q", *formation)
+		return 0, fmt.Errorf("floor: -m %q", *formation)
 	}
 	command, err := firstCommand(*procfile)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
@@ -49,7 +49,7 @@ func spawnFloor(args []string) error {
 		attr.Env = append(env[:len(env):len(env)], "PS=w."+strconv.Itoa(i))
 		pid, err := syscall.ForkExec("/bin/sh", []string{"/bin/sh", "-c", command}, attr)
 		if err != nil {
-			return fmt.Errorf("floor: %w", err)
+			return 0, fmt.Errorf("floor: %w", err)
 		}
 		pids = append(pids, pid)
 	}
@@ -63,8 +63,7 @@ func spawnFloor(args []string) error {
 			break
 		}
 	}
-	os.Exit(143)
-	return nil
+	return 128 + int(syscall.SIGTERM), nil
 }
 
 // firstCommand returns the command of a Procfile's first line ("w: CMD").

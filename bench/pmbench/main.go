@@ -44,11 +44,12 @@ const restWindow = 2 * time.Second
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "floor" {
-		if err := spawnFloor(os.Args[2:]); err != nil {
+		status, err := spawnFloor(os.Args[2:])
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "pmbench: %v\n", err)
 			os.Exit(1)
 		}
-		return
+		os.Exit(status)
 	}
 	if len(os.Args) > 1 && os.Args[1] == "idle" {
 		// The Go runtime's floor: an idle Go process that only waits for

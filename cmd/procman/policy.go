@@ -51,7 +51,7 @@ func policyFlags() []cli.Flag {
 		},
 		&cli.StringSliceFlag{
 			Name:  "after",
-			Usage: "with `NAME=DEP`[,...], start NAME only once every DEP instance is ready (accepts connections on its PORT), and stop it before them (repeatable)",
+			Usage: "with `NAME=DEP`[,...], start NAME only once every DEP instance is ready (listens on its PORT), and stop it before them (repeatable)",
 		},
 	}
 }
