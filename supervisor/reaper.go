@@ -44,6 +44,8 @@ type reaper struct {
 	watched map[int]bool
 	passes  atomic.Uint64
 
+	forker *forker // where its children are forked: forks but in tests
+
 	batches chan reapBatch
 	sigchld chan os.Signal
 	pokes   chan struct{}
@@ -54,6 +56,7 @@ type reaper struct {
 func newReaper() *reaper {
 	r := &reaper{
 		watched: make(map[int]bool),
+		forker:  forks,
 		batches: make(chan reapBatch, 64),
 		sigchld: make(chan os.Signal, 1),
 		pokes:   make(chan struct{}, 1),

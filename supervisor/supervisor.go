@@ -315,35 +315,38 @@ func (s *supervisor) run() (int, error) {
 // without a port is ready once started, which may let others start: hence
 // the passes until nothing more starts.
 func (s *supervisor) startDue() error {
-	for again := true; again; {
-		again = false
+	for {
+		var due []*proc
 		for _, p := range s.procs {
-			ok, err := s.startIfDue(p)
-			if err != nil {
-				return err
+			if s.isDue(p) {
+				due = append(due, p)
 			}
-			again = again || (ok && p.ready)
+		}
+		if len(due) == 0 {
+			return nil
+		}
+		if err := s.startAll(due); err != nil {
+			return err
+		}
+		again := false
+		for _, p := range due {
+			again = again || p.ready
+		}
+		if !again {
+			return nil
 		}
 	}
-	return nil
 }
 
-func (s *supervisor) startIfDue(p *proc) (bool, error) {
-	{
-		if p.state != Pending || p.why != notStopped || (!s.released && !p.release) || (s.released && p.release) {
-			return false, nil
-		}
-		if p.gen > 0 || s.stopping != nil {
-			return false, nil // a restart timer's business, or too late
-		}
-		if !s.depsReady(p.Name) {
-			return false, nil
-		}
-		if err := s.start(p); err != nil {
-			return false, fmt.Errorf("start %s: %w", p.Label, err)
-		}
+// isDue reports whether p's turn to start has come.
+func (s *supervisor) isDue(p *proc) bool {
+	if p.state != Pending || p.why != notStopped || (!s.released && !p.release) || (s.released && p.release) {
+		return false
 	}
-	return true, nil
+	if p.gen > 0 || s.stopping != nil {
+		return false // a restart timer's business, or too late
+	}
+	return s.depsReady(p.Name)
 }
 
 // waitHint is how long a process may wait for its turn before procman
@@ -449,7 +452,55 @@ func (s *supervisor) finished() bool {
 	return true
 }
 
+// start starts p alone; its error does not name p (startAll's does).
 func (s *supervisor) start(p *proc) error {
+	return errors.Unwrap(s.startAll([]*proc{p}))
+}
+
+// A launch is one process being started: its end of the output pipe (or
+// pty) and what to fork.
+type launch struct {
+	p     *proc
+	out   *os.File
+	grown bool
+	spawn spawn
+}
+
+// startAll starts ps, all forked in one hand-over to the fork thread. If
+// one cannot start, the others still do and its error is returned.
+func (s *supervisor) startAll(ps []*proc) error {
+	var firstErr error
+	launches := make([]launch, 0, len(ps))
+	spawns := make([]spawn, 0, len(ps))
+	for _, p := range ps {
+		l, err := s.prepare(p)
+		if err != nil {
+			firstErr = fmt.Errorf("start %s: %w", p.Label, err)
+			break
+		}
+		launches = append(launches, l)
+		spawns = append(spawns, l.spawn)
+	}
+	pids, errs := s.reaper.startAll(spawns)
+	for i, l := range launches {
+		l.spawn.files[1].Close() // the child's end
+		if errs[i] != nil {
+			l.out.Close()
+			if l.grown {
+				grownPipes.Add(-1)
+			}
+			if firstErr == nil {
+				firstErr = fmt.Errorf("start %s: %w", l.p.Label, errs[i])
+			}
+			continue
+		}
+		s.started(l, pids[i])
+	}
+	return firstErr
+}
+
+// prepare opens p's output pipe (or pty) and says how to fork it.
+func (s *supervisor) prepare(p *proc) (launch, error) {
 	var out, childOut *os.File
 	var err error
 	grown := false
@@ -476,27 +527,25 @@ func (s *supervisor) start(p *proc) error {
 		sys.Setpgid = true
 	}
 	if err != nil {
-		return err
+		return launch{}, err
 	}
 	stdin := s.stdin[0]
 	if s.cfg.Stdin != nil && p.Name == s.cfg.Attach {
 		stdin = s.cfg.Stdin
 	}
-	pid, err := s.reaper.start(spawn{
+	return launch{p: p, out: out, grown: grown, spawn: spawn{
 		argv:  []string{"/bin/sh", "-c", p.Command},
 		env:   p.Env,
 		dir:   s.cfg.Dir,
 		files: []*os.File{stdin, childOut, childOut},
 		sys:   sys,
-	})
-	childOut.Close()
-	if err != nil {
-		out.Close()
-		if grown {
-			grownPipes.Add(-1)
-		}
-		return err
-	}
+	}}, nil
+}
+
+// started records that l's process runs as pid, relays its output and
+// watches its port.
+func (s *supervisor) started(l launch, pid int) {
+	p, out, grown := l.p, l.out, l.grown
 	p.gen++
 	gen := p.gen
 	p.pid, p.state, p.status, p.why = pid, Running, 0, notStopped
@@ -521,7 +570,6 @@ func (s *supervisor) start(p *proc) error {
 	} else {
 		s.prober.watch(p)
 	}
-	return nil
 }
 
 // outputPipe returns a pipe for a child's output. Unlike os.Pipe's, its
