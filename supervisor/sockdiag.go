@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,6 +21,11 @@ const (
 	diagSrcOffset   = 8  // idiag_src[4] (big-endian words) in inet_diag_msg
 )
 
+// diagBufs holds the receive buffer of diagListening: a probe round runs
+// it several times a second at first, and a new buffer each time was most
+// of what procman allocated while idle.
+var diagBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // diagListening asks the kernel, through a NETLINK_SOCK_DIAG dump limited
 // to the LISTEN state, for the ports of listening TCP sockets bound to a
 // loopback or wildcard address, IPv4 and IPv6.
@@ -29,17 +35,19 @@ func diagListening() (map[int]bool, error) {
 		return nil, fmt.Errorf("sock_diag: %w", err)
 	}
 	defer unix.Close(fd)
+	buf := diagBufs.Get().(*[]byte)
+	defer diagBufs.Put(buf)
 	ports := make(map[int]bool)
-	if err := diagDump(fd, unix.AF_INET, ports); err != nil {
+	if err := diagDump(fd, unix.AF_INET, ports, *buf); err != nil {
 		return nil, err
 	}
 	// A kernel without IPv6 answers the AF_INET6 dump with an error; its
 	// IPv4 answer is complete.
-	diagDump(fd, unix.AF_INET6, ports)
+	diagDump(fd, unix.AF_INET6, ports, *buf)
 	return ports, nil
 }
 
-func diagDump(fd int, family uint8, ports map[int]bool) error {
+func diagDump(fd int, family uint8, ports map[int]bool, buf []byte) error {
 	req := make([]byte, unix.SizeofNlMsghdr+sizeofDiagReq)
 	ne := binary.NativeEndian
 	ne.PutUint32(req[0:], uint32(len(req)))
@@ -51,7 +59,6 @@ func diagDump(fd int, family uint8, ports map[int]bool) error {
 	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return fmt.Errorf("sock_diag: %w", err)
 	}
-	buf := make([]byte, 32<<10)
 	for {
 		n, _, err := unix.Recvfrom(fd, buf, 0)
 		if err == unix.EINTR {
