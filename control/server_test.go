@@ -307,12 +307,7 @@ func TestServeSupervisorGone(t *testing.T) {
 // sending, then removes the socket; Serve returns nil.
 func TestCloseAnswersWaitingClients(t *testing.T) {
 	path := sockPath(t)
-	s, err := Listen(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve() }()
+	s, served := serveAt(t, path)
 
 	waiting := make(chan error, 1)
 	go func() { _, err := Call(path, Request{V: 1, Op: "ps"}, deadline); waiting <- err }()
@@ -619,12 +614,7 @@ func TestServeRealSupervisor(t *testing.T) {
 // already, and the socket is gone.
 func TestCloseEndsIdleServe(t *testing.T) {
 	path := sockPath(t)
-	s, err := Listen(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve() }()
+	s, served := serveAt(t, path)
 	stop := make(chan struct{})
 	defer close(stop)
 	go (&fake{}).run(s.Requests(), stop)
@@ -770,4 +760,17 @@ func TestCallReplyTimeout(t *testing.T) {
 	if err == nil || err.Error() != "read reply: i/o timeout" || !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("want read reply: i/o timeout, have %v", err)
 	}
+}
+
+// serveAt listens on path and serves in the background; Serve's result
+// arrives on served.
+func serveAt(t *testing.T, path string) (s *Server, served chan error) {
+	t.Helper()
+	s, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served = make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	return s, served
 }
