@@ -79,6 +79,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fatih/color"
@@ -152,7 +153,7 @@ const (
 type Mux struct {
 	w          io.Writer
 	opts       Options
-	width      int
+	width      atomic.Int32 // of the label column; only grows (Widen)
 	layout     string
 	quiet      map[string]bool
 	sysOpen    string // colour escapes for system lines
@@ -199,13 +200,13 @@ func New(w io.Writer, opts Options) *Mux {
 	m := &Mux{
 		w:       w,
 		opts:    opts,
-		width:   max(opts.Width, 6),
 		layout:  opts.TimeLayout,
 		quiet:   make(map[string]bool, len(opts.Quiet)),
 		partial: PartialDelay,
 		colors:  make(map[string]int),
 		broken:  make(chan struct{}),
 	}
+	m.width.Store(int32(max(opts.Width, 6)))
 	if m.layout == "" {
 		m.layout = DefaultTimeLayout
 	}
@@ -223,6 +224,19 @@ func New(w io.Writer, opts Options) *Mux {
 	m.flushTimer = time.AfterFunc(time.Hour, m.flush)
 	m.flushTimer.Stop()
 	return m
+}
+
+// Widen makes the label column at least width wide, for a label that did
+// not exist when the Mux was made (an instance added by procman scale),
+// so that lines stay aligned from then on; lines already written keep
+// their width.
+func (m *Mux) Widen(width int) {
+	for {
+		old := m.width.Load()
+		if int32(width) <= old || m.width.CompareAndSwap(old, int32(width)) {
+			return
+		}
+	}
 }
 
 // growPipe raises the buffer of a pipe writer to pipeSize, so that a

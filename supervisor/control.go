@@ -210,6 +210,7 @@ func (s *supervisor) scale(counts map[string]int) ([]Status, error) {
 				return nil, err
 			}
 			added = append(added, s.newProc(p))
+			s.cfg.Log.Widen(len(p.Label))
 		}
 	}
 	var touched []*proc
