@@ -10,7 +10,7 @@
 # bench/throughput.sh when it is present. Exits non-zero when a target is
 # missed. Run it on an otherwise idle machine: every figure is wall time
 # (pmbench waits for idle CPUs before each timed run and says when it could
-# not). Takes about seven minutes on two CPUs.
+# not). Takes about nine minutes on two CPUs.
 set -eu
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
