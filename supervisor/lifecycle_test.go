@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"regexp"
@@ -224,5 +225,36 @@ func TestControlStopRestartScale(t *testing.T) {
 	h.ask(Request{Op: "quit"})
 	if code := h.wait(); code != 143 {
 		t.Errorf("exit status: want 143, have %d", code)
+	}
+}
+
+// A process whose PORT another program already listens on is told about
+// it, and that listener does not make it ready: what waits for it keeps
+// waiting. c, which listens on its own port after a moment, shows that
+// probe rounds ran meanwhile (rounds hand in their results in order, and
+// the first one already saw the other program's listener).
+func TestPortInUseWarnsAndIsNotReady(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	if _, known := listeningPorts(); !known {
+		t.Skip("the kernel's socket tables cannot be read here")
+	}
+	cport := freePort(t)
+	h := startWith(t, 5*time.Second, func(c *Config) {
+		c.Processes[0].Port = port
+		c.Processes[2].Port = cport
+		c.Policy.After = map[string][]string{"b": {"a"}}
+	}, "exec sleep 100", "echo b up; exec sleep 100", helperCmd("listen", strconv.Itoa(cport), "300"))
+	h.waitOutput(fmt.Sprintf("a.1: port %d is already in use by another program", port))
+	h.waitOutput(fmt.Sprintf("c.1 ready on :%d", cport))
+	h.sigs <- syscall.SIGTERM
+	h.wait()
+	out := h.out.String()
+	if strings.Contains(out, "a.1 ready") || strings.Contains(out, "b.1 started") {
+		t.Errorf("a.1 counted as ready with only another program on :%d:\n%s", port, out)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -35,9 +36,26 @@ const (
 )
 
 type probeTarget struct {
-	gen   int
-	port  int
-	since time.Time
+	gen     int
+	port    int
+	since   time.Time
+	foreign []uint64 // sockets that listened on port before the process started
+}
+
+// listeners maps a port to the inodes of the sockets that listen on it
+// (an inode is 0 where it is not known).
+type listeners map[int][]uint64
+
+// readyFor reports whether a socket other than t's foreign ones listens on
+// t's port: another program's listener, there before the process
+// started, does not make it ready.
+func (l listeners) readyFor(t probeTarget) bool {
+	for _, ino := range l[t.port] {
+		if !slices.Contains(t.foreign, ino) {
+			return true
+		}
+	}
+	return false
 }
 
 type prober struct {
@@ -59,7 +77,7 @@ func newProber(s *supervisor) *prober {
 // It never blocks the owner.
 func (pr *prober) watch(p *proc) {
 	pr.mu.Lock()
-	pr.targets[p] = probeTarget{gen: p.gen, port: p.Port, since: p.started}
+	pr.targets[p] = probeTarget{gen: p.gen, port: p.Port, since: p.started, foreign: p.foreign}
 	pr.latest = p.started
 	pr.mu.Unlock()
 	select {
@@ -122,7 +140,7 @@ func (pr *prober) round() {
 	pr.mu.Unlock()
 	listening, known := listeningPorts()
 	for p, t := range targets {
-		if known && !listening[t.port] || !known && !dialLoopback(t.port) {
+		if known && !listening.readyFor(t) || !known && !dialLoopback(t.port) {
 			continue
 		}
 		pr.forget(p)
@@ -135,14 +153,14 @@ func (pr *prober) round() {
 	}
 }
 
-// listeningPorts returns the ports this network namespace listens on,
-// from netlink or else from /proc; known is false when neither can be
-// read.
-func listeningPorts() (ports map[int]bool, known bool) {
+// listeningPorts returns the listening sockets of this network namespace
+// on loopback or wildcard addresses, from netlink or else from /proc;
+// known is false when neither can be read.
+func listeningPorts() (ports listeners, known bool) {
 	if ports, err := diagListening(); err == nil {
 		return ports, true
 	}
-	ports = make(map[int]bool)
+	ports = make(listeners)
 	for _, name := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		f, err := os.Open(name)
 		if err != nil {
@@ -157,10 +175,10 @@ func listeningPorts() (ports map[int]bool, known bool) {
 	return ports, true
 }
 
-// addListening adds the local ports of the LISTEN (state 0A) rows of a
-// /proc/net/tcp table: "sl local_address rem_address st ...", the local
-// address as HEXIP:HEXPORT.
-func addListening(r io.Reader, ports map[int]bool) {
+// addListening adds the LISTEN (state 0A) rows of a /proc/net/tcp table
+// ("sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout
+// inode ...", the local address as HEXIP:HEXPORT) to ports.
+func addListening(r io.Reader, ports listeners) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		fields := bytes.Fields(sc.Bytes())
@@ -172,9 +190,15 @@ func addListening(r io.Reader, ports map[int]bool) {
 		if i < 0 {
 			continue
 		}
-		if port, err := strconv.ParseUint(string(local[i+1:]), 16, 16); err == nil {
-			ports[int(port)] = true
+		port, err := strconv.ParseUint(string(local[i+1:]), 16, 16)
+		if err != nil {
+			continue
 		}
+		var ino uint64
+		if len(fields) > 9 {
+			ino, _ = strconv.ParseUint(string(fields[9]), 10, 64)
+		}
+		ports[int(port)] = append(ports[int(port)], ino)
 	}
 }
 

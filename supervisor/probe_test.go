@@ -1,7 +1,9 @@
 package supervisor
 
 import (
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -15,17 +17,12 @@ func TestAddListening(t *testing.T) {
 	tcp6 := `  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4 1 0000000000000000 100 0 0 10 0
 `
-	ports := make(map[int]bool)
+	ports := make(listeners)
 	addListening(strings.NewReader(table), ports)
 	addListening(strings.NewReader(tcp6), ports)
-	want := map[int]bool{5000: true, 5100: true, 8080: true}
-	if len(ports) != len(want) {
-		t.Errorf("want ports %v, have %v", want, ports)
-	}
-	for p := range want {
-		if !ports[p] {
-			t.Errorf("port %d missing from %v", p, ports)
-		}
+	want := listeners{5000: {1}, 5100: {2}, 8080: {4}}
+	if !maps.EqualFunc(ports, want, slices.Equal) {
+		t.Errorf("want %v, have %v", want, ports)
 	}
 }
 
@@ -41,7 +38,7 @@ func TestListeningPortsSeesARealListener(t *testing.T) {
 	if !known {
 		t.Skip("no /proc/net/tcp here")
 	}
-	if !ports[port] {
+	if len(ports[port]) == 0 {
 		t.Errorf("listening port %d not found", port)
 	}
 }

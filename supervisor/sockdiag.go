@@ -19,6 +19,7 @@ const (
 	sizeofDiagMsg   = 72 // struct inet_diag_msg
 	diagSportOffset = 4  // idiag_sport (big-endian) in inet_diag_msg
 	diagSrcOffset   = 8  // idiag_src[4] (big-endian words) in inet_diag_msg
+	diagInodeOffset = 68 // idiag_inode in inet_diag_msg
 )
 
 // diagBufs holds the receive buffer of diagListening: a probe round runs
@@ -29,7 +30,7 @@ var diagBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 // diagListening asks the kernel, through a NETLINK_SOCK_DIAG dump limited
 // to the LISTEN state, for the ports of listening TCP sockets bound to a
 // loopback or wildcard address, IPv4 and IPv6.
-func diagListening() (map[int]bool, error) {
+func diagListening() (listeners, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
 		return nil, fmt.Errorf("sock_diag: %w", err)
@@ -37,7 +38,7 @@ func diagListening() (map[int]bool, error) {
 	defer unix.Close(fd)
 	buf := diagBufs.Get().(*[]byte)
 	defer diagBufs.Put(buf)
-	ports := make(map[int]bool)
+	ports := make(listeners)
 	if err := diagDump(fd, unix.AF_INET, ports, *buf); err != nil {
 		return nil, err
 	}
@@ -47,7 +48,7 @@ func diagListening() (map[int]bool, error) {
 	return ports, nil
 }
 
-func diagDump(fd int, family uint8, ports map[int]bool, buf []byte) error {
+func diagDump(fd int, family uint8, ports listeners, buf []byte) error {
 	req := make([]byte, unix.SizeofNlMsghdr+sizeofDiagReq)
 	ne := binary.NativeEndian
 	ne.PutUint32(req[0:], uint32(len(req)))
@@ -76,7 +77,7 @@ func diagDump(fd int, family uint8, ports map[int]bool, buf []byte) error {
 
 // addDiagMessages adds the ports of one netlink datagram of a sock_diag
 // dump for family to ports; done is true at the dump's end.
-func addDiagMessages(b []byte, family uint8, ports map[int]bool) (done bool, err error) {
+func addDiagMessages(b []byte, family uint8, ports listeners) (done bool, err error) {
 	msgs, err := syscall.ParseNetlinkMessage(b)
 	if err != nil {
 		return false, fmt.Errorf("sock_diag: %w", err)
@@ -98,7 +99,8 @@ func addDiagMessages(b []byte, family uint8, ports map[int]bool) (done bool, err
 				continue
 			}
 			if reachable(family, d[diagSrcOffset:diagSrcOffset+16]) {
-				ports[int(binary.BigEndian.Uint16(d[diagSportOffset:]))] = true
+				port := int(binary.BigEndian.Uint16(d[diagSportOffset:]))
+				ports[port] = append(ports[port], uint64(binary.NativeEndian.Uint32(d[diagInodeOffset:])))
 			}
 		}
 	}

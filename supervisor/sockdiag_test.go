@@ -1,9 +1,14 @@
 package supervisor
 
 import (
+	"context"
 	"encoding/binary"
 	"net"
+	"slices"
+	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -11,6 +16,10 @@ import (
 // diagMsg builds one netlink message of a sock_diag dump: a listening
 // socket of family bound to src:port, or a DONE or ERROR message.
 func diagMsg(typ uint16, family uint8, src []byte, port uint16, errno int32) []byte {
+	return diagMsgInode(typ, family, src, port, errno, uint32(port)+1000)
+}
+
+func diagMsgInode(typ uint16, family uint8, src []byte, port uint16, errno int32, inode uint32) []byte {
 	var body []byte
 	switch typ {
 	case unix.SOCK_DIAG_BY_FAMILY:
@@ -18,6 +27,7 @@ func diagMsg(typ uint16, family uint8, src []byte, port uint16, errno int32) []b
 		body[0], body[1] = family, tcpListen
 		binary.BigEndian.PutUint16(body[diagSportOffset:], port)
 		copy(body[diagSrcOffset:], src)
+		binary.NativeEndian.PutUint32(body[diagInodeOffset:], inode)
 	case unix.NLMSG_ERROR:
 		body = make([]byte, 4+unix.SizeofNlMsghdr)
 		binary.NativeEndian.PutUint32(body, uint32(-errno))
@@ -79,7 +89,7 @@ func TestAddDiagMessages(t *testing.T) {
 			for _, m := range tt.msgs {
 				b = append(b, m...)
 			}
-			ports := make(map[int]bool)
+			ports := make(listeners)
 			done, err := addDiagMessages(b, tt.family, ports)
 			if done != tt.wantDone || (err != nil) != tt.wantErr {
 				t.Errorf("done %v, err %v; want done %v, error %v", done, err, tt.wantDone, tt.wantErr)
@@ -88,8 +98,8 @@ func TestAddDiagMessages(t *testing.T) {
 				t.Errorf("ports %v, want %v", ports, tt.want)
 			}
 			for _, p := range tt.want {
-				if !ports[p] {
-					t.Errorf("port %d missing from %v", p, ports)
+				if !slices.Equal(ports[p], []uint64{uint64(p) + 1000}) {
+					t.Errorf("port %d: want inode %d, have %v", p, p+1000, ports[p])
 				}
 			}
 		})
@@ -102,7 +112,7 @@ func FuzzAddDiagMessages(f *testing.F) {
 	f.Add(diagMsg(unix.NLMSG_ERROR, 0, nil, 0, 2), uint8(unix.AF_INET))
 	f.Add(diagMsg(unix.NLMSG_DONE, 0, nil, 0, 0), uint8(unix.AF_INET))
 	f.Fuzz(func(t *testing.T, b []byte, family uint8) {
-		addDiagMessages(b, family, make(map[int]bool))
+		addDiagMessages(b, family, make(listeners))
 	})
 }
 
@@ -133,14 +143,14 @@ func TestDiagListeningSeesRealListeners(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !ports[port] {
-				t.Fatalf("listening port %d not found in %d ports", port, len(ports))
+			if ino := inode(t, l); !slices.Equal(ports[port], []uint64{ino}) {
+				t.Fatalf("listening port %d: want socket inode %d, have %v", port, ino, ports[port])
 			}
 			l.Close()
 			if ports, err = diagListening(); err != nil {
 				t.Fatal(err)
 			}
-			if ports[port] {
+			if len(ports[port]) > 0 {
 				t.Errorf("closed port %d still listed", port)
 			}
 		})
@@ -169,7 +179,7 @@ func TestDiagListeningSkipsOtherAddresses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ports[port] {
+	if len(ports[port]) > 0 {
 		t.Errorf("port %d on %s counted as reachable on loopback", port, ip)
 	}
 }
@@ -182,5 +192,73 @@ func TestDialLoopback(t *testing.T) {
 	l.Close()
 	if dialLoopback(port) {
 		t.Errorf("dial to closed port %d succeeded", port)
+	}
+}
+
+// inode returns the inode of a listener's socket, as sock_diag names it.
+func inode(t *testing.T, l net.Listener) uint64 {
+	t.Helper()
+	raw, err := l.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = unix.Fstat(int(fd), &st) }); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+	return st.Ino
+}
+
+// reusePort listens on 127.0.0.1:port with SO_REUSEPORT, so that a second
+// socket can listen on the same port, as a process started while another
+// program holds its port would if both allowed it.
+func reusePort(t *testing.T, port int) net.Listener {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	l, err := lc.Listen(context.Background(), "tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// A listener that was there before a process started (another program's)
+// does not make the process ready; a second socket on the same port does.
+func TestRoundIgnoresForeignListeners(t *testing.T) {
+	if _, err := diagListening(); err != nil {
+		t.Skipf("no sock_diag here: %v", err)
+	}
+	foreign := reusePort(t, 0)
+	port := foreign.Addr().(*net.TCPAddr).Port
+	s := &supervisor{wake: make(chan func(), 1), quit: make(chan struct{})}
+	pr := &prober{s: s, wake: make(chan struct{}, 1), targets: make(map[*proc]probeTarget)}
+	p := &proc{Process: Process{Label: "web.1", Port: port}, gen: 1, started: time.Now()}
+	before, _ := listeningPorts()
+	p.foreign = before[port]
+	if len(p.foreign) != 1 || p.foreign[0] != inode(t, foreign) {
+		t.Fatalf("foreign sockets on %d: have %v, want the test's listener", port, p.foreign)
+	}
+	pr.watch(p)
+	pr.round()
+	select {
+	case <-s.wake:
+		t.Fatal("ready with only another program listening on its port")
+	default:
+	}
+	own := reusePort(t, port)
+	pr.round()
+	select {
+	case <-s.wake:
+	default:
+		t.Fatalf("not ready although a socket of its own (inode %d) listens on %d", inode(t, own), port)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -154,6 +155,9 @@ type proc struct {
 	release           bool        // the release phase
 	stopTimer         *time.Timer // a requested stop's grace
 	num               int         // the instance number, from the label
+	// foreign: the sockets that listened on its PORT before its last
+	// start, another program's; they do not make it ready.
+	foreign []uint64
 }
 
 // A cause says why the app is stopping, and so what procman exits with.
@@ -365,7 +369,11 @@ func (s *supervisor) hintWaiting() {
 		for _, dep := range s.cfg.Policy.After[p.Name] {
 			for _, q := range s.procs {
 				if q.Name == dep && !q.release && q.why != scaledDown && !q.ready {
-					s.event("waiting", fmt.Sprintf("%s is waiting for %s: %s is not ready (nothing listens on :%d yet)", p.Label, dep, q.Label, q.Port))
+					what := "nothing listens on :%d yet"
+					if len(q.foreign) > 0 {
+						what = "only another program listens on :%d"
+					}
+					s.event("waiting", fmt.Sprintf("%s is waiting for %s: %s is not ready ("+what+")", p.Label, dep, q.Label, q.Port))
 					break
 				}
 			}
@@ -481,6 +489,15 @@ func (s *supervisor) startAll(ps []*proc) error {
 		launches = append(launches, l)
 		spawns = append(spawns, l.spawn)
 	}
+	// Whatever listens on a process's PORT before it starts is another
+	// program's (or an earlier run's that lingers).
+	var before listeners
+	for _, l := range launches {
+		if l.p.Port != 0 {
+			before, _ = listeningPorts()
+			break
+		}
+	}
 	pids, errs := s.reaper.startAll(spawns)
 	for i, l := range launches {
 		l.spawn.files[1].Close() // the child's end
@@ -494,6 +511,7 @@ func (s *supervisor) startAll(ps []*proc) error {
 			}
 			continue
 		}
+		l.p.foreign = slices.Clone(before[l.p.Port])
 		s.started(l, pids[i])
 	}
 	return firstErr
@@ -567,9 +585,13 @@ func (s *supervisor) started(l launch, pid int) {
 	}()
 	if p.Port == 0 {
 		p.ready = true
-	} else {
-		s.prober.watch(p)
+		return
 	}
+	if len(p.foreign) > 0 {
+		s.cfg.Log.Event(logmux.Event{Proc: p.Label, Kind: "warning", Pid: pid, Port: p.Port,
+			Msg: fmt.Sprintf("%s: port %d is already in use by another program; %s is ready only once it listens there itself", p.Label, p.Port, p.Label)})
+	}
+	s.prober.watch(p)
 }
 
 // outputPipe returns a pipe for a child's output. Unlike os.Pipe's, its
