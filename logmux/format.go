@@ -25,7 +25,7 @@ func (m *Mux) appendPrefix(dst []byte, now time.Time, label, on, off string) []b
 		dst = append(dst, ' ')
 	}
 	dst = append(dst, label...)
-	for i := len(label); i < int(m.width.Load()); i++ {
+	for range int(m.width.Load()) - len(label) {
 		dst = append(dst, ' ')
 	}
 	dst = append(dst, " |"...)
