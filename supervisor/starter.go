@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -97,7 +98,7 @@ func (f *forker) fork(fds []int, do func(fds []int)) error {
 	}
 	uniq := make([]int, 0, len(fds))
 	for _, fd := range fds {
-		if !contains(uniq, fd) {
+		if !slices.Contains(uniq, fd) {
 			uniq = append(uniq, fd)
 		}
 	}
@@ -118,11 +119,7 @@ func (f *forker) fork(fds []int, do func(fds []int)) error {
 		}
 		mine := make([]int, len(fds))
 		for i, fd := range fds {
-			for j, u := range uniq {
-				if u == fd {
-					mine[i] = got[j]
-				}
-			}
+			mine[i] = got[slices.Index(uniq, fd)]
 		}
 		do(mine)
 	})
@@ -164,15 +161,6 @@ func (f *forker) run(g func()) {
 	done := make(chan struct{})
 	f.reqs <- func() { g(); close(done) }
 	<-done
-}
-
-func contains(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // A spawn describes one fork+exec.
