@@ -4,7 +4,7 @@ import (
 	"io"
 	"os"
 
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 )
 
 // isTerminal reports whether v is an *os.File open on a terminal.
@@ -13,8 +13,7 @@ func isTerminal(v any) bool {
 	if !ok {
 		return false
 	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	return term.IsTerminal(int(f.Fd()))
 }
 
 // windowSize returns the size of the first of files that is a terminal, or
@@ -25,9 +24,10 @@ func windowSize(files ...io.Writer) (cols, rows uint16) {
 		if !ok {
 			continue
 		}
-		ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
-		if err == nil && ws.Col > 0 && ws.Row > 0 {
-			return ws.Col, ws.Row
+		// GetSize's values come from the kernel's 16-bit winsize.
+		w, h, err := term.GetSize(int(f.Fd()))
+		if err == nil && w > 0 && h > 0 {
+			return uint16(w), uint16(h)
 		}
 	}
 	return 80, 24
