@@ -1,3 +1,5 @@
+//go:build linux && !procman_portable
+
 package supervisor
 
 import (
@@ -5,9 +7,6 @@ import (
 	"os"
 	"strconv"
 )
-
-// children lists the pids whose parent is ppid, from /proc.
-func children(ppid int) []int { return strays(ppid, false, nil) }
 
 // strays lists the processes that no group signal reaches: those outside
 // the given process groups that are children of self (orphans handed to

@@ -40,7 +40,7 @@ func Exec(cfg ExecConfig) (int, error) {
 	}
 	r := newReaper()
 	defer r.stop()
-	sys := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: !cfg.Interactive}
+	sys := &syscall.SysProcAttr{Setpgid: !cfg.Interactive}
 	pid, err := r.start(spawn{
 		argv:  append([]string{path}, cfg.Argv[1:]...),
 		env:   cfg.Env,

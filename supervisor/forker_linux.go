@@ -1,3 +1,5 @@
+//go:build linux && !procman_portable
+
 package supervisor
 
 import (
@@ -6,17 +8,19 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-// The fork thread. Children get SIGKILL when the thread that forked them
-// dies (Pdeathsig is tied to the thread, not the process). All forks
-// therefore happen on one goroutine locked to its OS thread for the life
-// of procman, so the signal fires only when procman itself is gone (e.g.
-// SIGKILLed).
+// The Linux fork thread, an accelerator for plainForker. Children get
+// SIGKILL when the thread that forked them dies (Pdeathsig is tied to the
+// thread, not the process). All forks therefore happen on one goroutine
+// locked to its OS thread for as long as the reaper runs, so the signal
+// fires only when procman itself is gone (e.g. SIGKILLed).
 //
 // That thread also has a file descriptor table of its own. A fork copies
 // the forking thread's table into the child and the child's exec closes
@@ -24,12 +28,14 @@ import (
 // pipe per running child, makes each start cost O(children) of kernel
 // work and a start of N children O(N²): a tenth of the startup time of a
 // thousand children here. The fork thread's table is made
-// (unshare(CLONE_FILES)) while the process holds nothing but what it
-// inherited and the Go runtime's poller; a spawn's files reach it over a
-// unix socket (SCM_RIGHTS) and are closed there as soon as the child runs.
-// Where unshare is refused (a container's seccomp profile may), the fork
-// thread shares the process's table, as any thread does.
-type forker struct {
+// (unshare(CLONE_FILES)) when the reaper starts, and the copies it gets of
+// the files the process held then are closed in it at once; a spawn's
+// files reach it over a unix socket (SCM_RIGHTS) and are closed there as
+// soon as the child runs. Where unshare is refused (a
+// container's seccomp profile may), the fork thread shares the process's
+// table, as any thread does. The thread ends, and its table with it, when
+// the reaper stops.
+type threadForker struct {
 	mu      sync.Mutex // pairs each message on the socket with its request
 	reqs    chan func()
 	send    int  // the sending end, in the process's table
@@ -38,12 +44,14 @@ type forker struct {
 	tid     int  // the fork thread, for tests
 }
 
-var forks = newForker(true)
+// newForker returns the fork thread, with a table of its own where the
+// kernel allows it.
+func newForker() forker { return newThreadForker(true) }
 
-// newForker starts a fork thread, with a table of its own if private and
-// the kernel allows it.
-func newForker(private bool) *forker {
-	f := &forker{reqs: make(chan func()), send: -1, recv: -1}
+// newThreadForker starts a fork thread, with a table of its own if private
+// and the kernel allows it.
+func newThreadForker(private bool) *threadForker {
+	f := &threadForker{reqs: make(chan func()), send: -1, recv: -1}
 	// The runtime may use its poller's epoll and eventfd descriptors from
 	// any thread, this one included (a collection started on it restarts
 	// the world and polls): they must exist before the table is copied so
@@ -63,11 +71,14 @@ func newForker(private bool) *forker {
 	}
 	ready := make(chan bool)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread must outlive every child
+		// Never unlocked: the thread must outlive every child it forks,
+		// and ends with this goroutine (taking its own table with it).
+		runtime.LockOSThread()
 		f.tid = unix.Gettid()
 		own := private && unix.Unshare(unix.CLONE_FILES) == nil
 		if own {
 			unix.Close(pair[0]) // this table's copy of the sending end
+			dropCopies(pair[1])
 		}
 		ready <- own
 		for req := range f.reqs {
@@ -86,10 +97,94 @@ func newForker(private bool) *forker {
 	return f
 }
 
+// dropCopies closes, in the calling thread's own table, the copies of the
+// files the process held when the table was made, except stdio, keep, and
+// the runtime poller's descriptors (anonymous inodes: the runtime may use
+// them on any thread). A copy would hold its file open: a pipe the
+// process closes would never reach end of file.
+func dropCopies(keep int) {
+	dir := "/proc/thread-self/fd"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= 2 || fd == keep {
+			continue
+		}
+		target, err := os.Readlink(dir + "/" + e.Name())
+		if err != nil || strings.HasPrefix(target, "anon_inode:") {
+			continue
+		}
+		unix.Close(fd)
+	}
+}
+
+// close ends the fork thread. Only the reaper's stop calls it, once every
+// child is gone.
+func (f *threadForker) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	close(f.reqs)
+	if f.send >= 0 {
+		unix.Close(f.send)
+		f.send = -1
+	}
+}
+
+// startChunk bounds the spawns handed to the fork thread at once: their
+// files wait in the fork thread's table, and each fork copies that table.
+const startChunk = 64
+
+// startAll hands the spawns to the fork thread a chunk at a time rather
+// than one by one: each hand-over is two thread wake-ups, which on a
+// machine busy with the children already started wait for a CPU.
+func (f *threadForker) startAll(r *reaper, spawns []spawn) (pids []int, errs []error) {
+	pids, errs = make([]int, len(spawns)), make([]error, len(spawns))
+	for lo := 0; lo < len(spawns); lo += startChunk {
+		chunk := spawns[lo:min(lo+startChunk, len(spawns))]
+		var fds []int
+		for _, s := range chunk {
+			for _, f := range s.files {
+				// Fd puts the file in blocking mode, as a child expects
+				// of its stdio; procman's own ends are separate
+				// descriptions.
+				fds = append(fds, int(f.Fd()))
+			}
+		}
+		err := f.fork(fds, func(fds []int) {
+			for i, s := range chunk {
+				files := make([]uintptr, len(s.files))
+				for j := range files {
+					files[j] = uintptr(fds[j])
+				}
+				fds = fds[len(files):]
+				if s.sys == nil {
+					s.sys = &syscall.SysProcAttr{}
+				}
+				s.sys.Pdeathsig = syscall.SIGKILL
+				pids[lo+i], errs[lo+i] = r.forkExec(s, files)
+			}
+		})
+		if err != nil {
+			for i := range chunk {
+				errs[lo+i] = err
+			}
+		}
+		for _, s := range chunk {
+			for _, f := range s.files {
+				runtime.KeepAlive(f)
+			}
+		}
+	}
+	return pids, errs
+}
+
 // fork runs do on the fork thread with fds (descriptors of the process's
 // table) as descriptors of the fork thread's table, and waits for it.
 // Those copies are closed when do returns.
-func (f *forker) fork(fds []int, do func(fds []int)) error {
+func (f *threadForker) fork(fds []int, do func(fds []int)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.private {
@@ -127,7 +222,7 @@ func (f *forker) fork(fds []int, do func(fds []int)) error {
 }
 
 // receive reads one message of n descriptors on the fork thread.
-func (f *forker) receive(n int) ([]int, error) {
+func (f *threadForker) receive(n int) ([]int, error) {
 	var b [1]byte
 	oob := make([]byte, unix.CmsgSpace(4*n))
 	for {
@@ -157,76 +252,8 @@ func (f *forker) receive(n int) ([]int, error) {
 }
 
 // run runs g on the fork thread and waits for it.
-func (f *forker) run(g func()) {
+func (f *threadForker) run(g func()) {
 	done := make(chan struct{})
 	f.reqs <- func() { g(); close(done) }
 	<-done
-}
-
-// A spawn describes one fork+exec.
-type spawn struct {
-	argv  []string
-	env   []string
-	dir   string
-	files []*os.File // the child's fds 0, 1, 2...
-	sys   *syscall.SysProcAttr
-}
-
-// startChunk bounds the spawns handed to the fork thread at once: their
-// files wait in the fork thread's table, and each fork copies that table.
-const startChunk = 64
-
-// start forks and execs s on the fork thread and registers the pid with
-// the reaper before the reaper can see its exit.
-func (r *reaper) start(s spawn) (int, error) {
-	pids, errs := r.startAll([]spawn{s})
-	return pids[0], errs[0]
-}
-
-// startAll starts every spawn as start does, handing them to the fork
-// thread a chunk at a time rather than one by one: each hand-over is two
-// thread wake-ups, which on a machine busy with the children already
-// started wait for a CPU.
-func (r *reaper) startAll(spawns []spawn) (pids []int, errs []error) {
-	pids, errs = make([]int, len(spawns)), make([]error, len(spawns))
-	for lo := 0; lo < len(spawns); lo += startChunk {
-		chunk := spawns[lo:min(lo+startChunk, len(spawns))]
-		var fds []int
-		for _, s := range chunk {
-			for _, f := range s.files {
-				// Fd puts the file in blocking mode, as a child expects
-				// of its stdio; procman's own ends are separate
-				// descriptions.
-				fds = append(fds, int(f.Fd()))
-			}
-		}
-		err := r.forker.fork(fds, func(fds []int) {
-			for i, s := range chunk {
-				files := make([]uintptr, len(s.files))
-				for j := range files {
-					files[j] = uintptr(fds[j])
-				}
-				fds = fds[len(files):]
-				attr := &syscall.ProcAttr{Dir: s.dir, Env: s.env, Files: files, Sys: s.sys}
-				r.mu.Lock()
-				pid, err := syscall.ForkExec(s.argv[0], s.argv, attr)
-				if err == nil {
-					r.watch(pid)
-				}
-				r.mu.Unlock()
-				pids[lo+i], errs[lo+i] = pid, err
-			}
-		})
-		if err != nil {
-			for i := range chunk {
-				errs[lo+i] = err
-			}
-		}
-		for _, s := range chunk {
-			for _, f := range s.files {
-				runtime.KeepAlive(f)
-			}
-		}
-	}
-	return pids, errs
 }

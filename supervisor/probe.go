@@ -1,17 +1,14 @@
 package supervisor
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"io"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/procman/procman/logmux"
+	"golang.org/x/sys/unix"
 )
 
 // Readiness: a process with a PORT is ready once a TCP socket of this
@@ -20,13 +17,13 @@ import (
 // accepted. One goroutine checks every such process on one shared backoff,
 // from probeFirst up to probeMax, and up to probeSlow once no process has
 // started for probeCalm (workers get a PORT too and may never listen).
-// A round asks the kernel once for its listening TCP sockets (sock_diag
-// over netlink, which walks only the listening hash: tens of microseconds
-// whatever the number of processes or connections) and never connects to
-// the processes, so a server sees no probe connections in its logs. Where
-// netlink is refused it reads /proc/net/tcp and tcp6 (which walk every
-// connection too: about 10 ms here), and where neither can be read it
-// connects to each port.
+// A round asks listeningPorts once for the listening TCP sockets; where
+// it cannot tell (the portable implementation), it connects to each port
+// (dialLoopback). On Linux, listeningPorts asks the kernel (sock_diag over
+// netlink, which walks only the listening hash: tens of microseconds
+// whatever the number of processes or connections), so a server sees no
+// probe connections in its logs, and a listener that was there before the
+// process started (another program's) is told apart from its own.
 const (
 	probeFirst = 10 * time.Millisecond
 	probeMax   = time.Second
@@ -153,55 +150,6 @@ func (pr *prober) round() {
 	}
 }
 
-// listeningPorts returns the listening sockets of this network namespace
-// on loopback or wildcard addresses, from netlink or else from /proc;
-// known is false when neither can be read.
-func listeningPorts() (ports listeners, known bool) {
-	if ports, err := diagListening(); err == nil {
-		return ports, true
-	}
-	ports = make(listeners)
-	for _, name := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		f, err := os.Open(name)
-		if err != nil {
-			if name == "/proc/net/tcp" {
-				return nil, false
-			}
-			continue // no IPv6
-		}
-		addListening(f, ports)
-		f.Close()
-	}
-	return ports, true
-}
-
-// addListening adds the LISTEN (state 0A) rows of a /proc/net/tcp table
-// ("sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout
-// inode ...", the local address as HEXIP:HEXPORT) to ports.
-func addListening(r io.Reader, ports listeners) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		fields := bytes.Fields(sc.Bytes())
-		if len(fields) < 4 || string(fields[3]) != "0A" {
-			continue
-		}
-		local := fields[1]
-		i := bytes.LastIndexByte(local, ':')
-		if i < 0 {
-			continue
-		}
-		port, err := strconv.ParseUint(string(local[i+1:]), 16, 16)
-		if err != nil {
-			continue
-		}
-		var ino uint64
-		if len(fields) > 9 {
-			ino, _ = strconv.ParseUint(string(fields[9]), 10, 64)
-		}
-		ports[int(port)] = append(ports[int(port)], ino)
-	}
-}
-
 // becameReady records that p's port accepts connections.
 func (s *supervisor) becameReady(p *proc, gen int, took time.Duration) {
 	if p.gen != gen || p.state != Running {
@@ -212,5 +160,55 @@ func (s *supervisor) becameReady(p *proc, gen int, took time.Duration) {
 		Msg: fmt.Sprintf("%s ready on :%d after %.2fs", p.Label, p.Port, took.Seconds())})
 	if err := s.startDue(); err != nil {
 		s.beginStop(cause{code: 1, what: err.Error()})
+	}
+}
+
+// dialLoopback reports whether a TCP connection to 127.0.0.1:port, or
+// else to [::1]:port, is accepted within probeDial. It is how readiness is
+// seen where the kernel's table of listening sockets cannot be read (the
+// portable implementation): it cannot tell another program's listener on
+// the port from the process's own, and the process sees the connection.
+func dialLoopback(port int) bool {
+	return dial(unix.AF_INET, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}) ||
+		dial(unix.AF_INET6, &unix.SockaddrInet6{Port: port, Addr: [16]byte{15: 1}})
+}
+
+// dial connects a non-blocking TCP socket of family to sa, waiting up to
+// probeDial, and reports whether the connection was accepted. The socket
+// is made under syscall.ForkLock and marked close-on-exec before a fork
+// can copy it (no SOCK_CLOEXEC outside Linux and FreeBSD).
+func dial(family int, sa unix.Sockaddr) bool {
+	syscall.ForkLock.RLock()
+	fd, err := unix.Socket(family, unix.SOCK_STREAM, 0)
+	if err == nil {
+		unix.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	if unix.SetNonblock(fd, true) != nil {
+		return false
+	}
+	err = unix.Connect(fd, sa)
+	if err == nil {
+		return true
+	}
+	if err != unix.EINPROGRESS {
+		return false
+	}
+	end := time.Now().Add(probeDial)
+	for {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		n, err := unix.Poll(pfd, int(time.Until(end).Milliseconds())+1)
+		if err == unix.EINTR && time.Now().Before(end) {
+			continue
+		}
+		if err != nil || n == 0 {
+			return false
+		}
+		soErr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		return err == nil && soErr == 0
 	}
 }

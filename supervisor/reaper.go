@@ -44,7 +44,7 @@ type reaper struct {
 	watched map[int]bool
 	passes  atomic.Uint64
 
-	forker *forker // where its children are forked: forks but in tests
+	forker forker // forks its children
 
 	batches chan reapBatch
 	sigchld chan os.Signal
@@ -56,7 +56,7 @@ type reaper struct {
 func newReaper() *reaper {
 	r := &reaper{
 		watched: make(map[int]bool),
-		forker:  forks,
+		forker:  newForker(),
 		batches: make(chan reapBatch, 64),
 		sigchld: make(chan os.Signal, 1),
 		pokes:   make(chan struct{}, 1),
@@ -84,6 +84,7 @@ func (r *reaper) stop() {
 	signal.Stop(r.sigchld)
 	close(r.quit)
 	<-r.done
+	r.forker.close()
 }
 
 func (r *reaper) loop() {

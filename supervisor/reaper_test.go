@@ -1,3 +1,5 @@
+//go:build linux && !procman_portable
+
 package supervisor
 
 import (
@@ -27,6 +29,7 @@ func TestReaperStress(t *testing.T) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		t.Fatalf("become a subreaper: %v", err)
 	}
+	t.Cleanup(func() { unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) })
 	if left := children(os.Getpid()); len(left) > 0 {
 		t.Fatalf("test process already has children %v", left)
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package supervisor
 
 import (
@@ -6,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -198,7 +201,11 @@ func tail(s string, n int) string {
 // to, "7 -> pipe:[1234]".
 func openFDs(t *testing.T) map[string]string {
 	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
+	// /proc/self shows the first thread's table, which may be the fork
+	// thread's own; this locked thread shares the process's.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ents, err := os.ReadDir("/proc/thread-self/fd")
 	if err != nil {
 		t.Fatalf("list open files: %v", err)
 	}
@@ -206,7 +213,7 @@ func openFDs(t *testing.T) map[string]string {
 	for _, e := range ents {
 		// The descriptor ReadDir itself used is gone by now; Readlink
 		// fails for it and it is skipped.
-		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil {
+		if target, err := os.Readlink("/proc/thread-self/fd/" + e.Name()); err == nil {
 			fds[e.Name()] = target
 		}
 	}

@@ -1,12 +1,18 @@
+//go:build linux && !procman_portable
+
 package supervisor
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"strconv"
 	"sync"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -133,33 +139,51 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// dialLoopback reports whether a TCP connection to 127.0.0.1:port is
-// accepted within probeDial: the last resort where the kernel's tables
-// cannot be read.
-func dialLoopback(port int) bool {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return false
+// listeningPorts returns the listening sockets of this network namespace
+// on loopback or wildcard addresses, from netlink or else from /proc;
+// known is false when neither can be read.
+func listeningPorts() (ports listeners, known bool) {
+	if ports, err := diagListening(); err == nil {
+		return ports, true
 	}
-	defer unix.Close(fd)
-	err = unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}})
-	if err == nil {
-		return true
+	ports = make(listeners)
+	for _, name := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		f, err := os.Open(name)
+		if err != nil {
+			if name == "/proc/net/tcp" {
+				return nil, false
+			}
+			continue // no IPv6
+		}
+		addListening(f, ports)
+		f.Close()
 	}
-	if err != unix.EINPROGRESS {
-		return false
-	}
-	end := time.Now().Add(probeDial)
-	for {
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-		n, err := unix.Poll(pfd, int(time.Until(end).Milliseconds())+1)
-		if err == unix.EINTR && time.Now().Before(end) {
+	return ports, true
+}
+
+// addListening adds the LISTEN (state 0A) rows of a /proc/net/tcp table
+// ("sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout
+// inode ...", the local address as HEXIP:HEXPORT) to ports.
+func addListening(r io.Reader, ports listeners) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		fields := bytes.Fields(sc.Bytes())
+		if len(fields) < 4 || string(fields[3]) != "0A" {
 			continue
 		}
-		if err != nil || n == 0 {
-			return false
+		local := fields[1]
+		i := bytes.LastIndexByte(local, ':')
+		if i < 0 {
+			continue
 		}
-		soErr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-		return err == nil && soErr == 0
+		port, err := strconv.ParseUint(string(local[i+1:]), 16, 16)
+		if err != nil {
+			continue
+		}
+		var ino uint64
+		if len(fields) > 9 {
+			ino, _ = strconv.ParseUint(string(fields[9]), 10, 64)
+		}
+		ports[int(port)] = append(ports[int(port)], ino)
 	}
 }

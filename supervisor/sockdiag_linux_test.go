@@ -1,11 +1,15 @@
+//go:build linux && !procman_portable
+
 package supervisor
 
 import (
 	"context"
 	"encoding/binary"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -116,18 +120,6 @@ func FuzzAddDiagMessages(f *testing.F) {
 	})
 }
 
-// listen opens a TCP listener on addr, or skips the test where the
-// machine has no such address.
-func listen(t *testing.T, network, addr string) (net.Listener, int) {
-	t.Helper()
-	l, err := net.Listen(network, addr)
-	if err != nil {
-		t.Skipf("cannot listen on %s: %v", addr, err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l, l.Addr().(*net.TCPAddr).Port
-}
-
 // The kernel's real answer names the test's own listeners on loopback and
 // wildcard addresses, and forgets one once it is closed.
 func TestDiagListeningSeesRealListeners(t *testing.T) {
@@ -181,17 +173,6 @@ func TestDiagListeningSkipsOtherAddresses(t *testing.T) {
 	}
 	if len(ports[port]) > 0 {
 		t.Errorf("port %d on %s counted as reachable on loopback", port, ip)
-	}
-}
-
-func TestDialLoopback(t *testing.T) {
-	l, port := listen(t, "tcp4", "127.0.0.1:0")
-	if !dialLoopback(port) {
-		t.Errorf("dial to listening port %d failed", port)
-	}
-	l.Close()
-	if dialLoopback(port) {
-		t.Errorf("dial to closed port %d succeeded", port)
 	}
 }
 
@@ -260,5 +241,40 @@ func TestRoundIgnoresForeignListeners(t *testing.T) {
 	case <-s.wake:
 	default:
 		t.Fatalf("not ready although a socket of its own (inode %d) listens on %d", inode(t, own), port)
+	}
+}
+
+func TestAddListening(t *testing.T) {
+	table := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:1388 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:13EC 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1 0000000000000000 100 0 0 10 0
+   2: 0100007F:1389 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0000000000000000 20 4 30 10 -1
+`
+	tcp6 := `  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4 1 0000000000000000 100 0 0 10 0
+`
+	ports := make(listeners)
+	addListening(strings.NewReader(table), ports)
+	addListening(strings.NewReader(tcp6), ports)
+	want := listeners{5000: {1}, 5100: {2}, 8080: {4}}
+	if !maps.EqualFunc(ports, want, slices.Equal) {
+		t.Errorf("want %v, have %v", want, ports)
+	}
+}
+
+// The kernel's own table names a socket procman's test opens.
+func TestListeningPortsSeesARealListener(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	ports, known := listeningPorts()
+	if !known {
+		t.Skip("no /proc/net/tcp here")
+	}
+	if len(ports[port]) == 0 {
+		t.Errorf("listening port %d not found", port)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -198,6 +197,18 @@ type supervisor struct {
 	suspended bool
 	levels    map[string]int // stop level by type
 	prober    *prober
+
+	guard *guardian
+	// groups holds every process group started and not yet seen empty,
+	// including those of earlier runs of a restarted process; true once
+	// its leader was reaped, when it may empty at any time.
+	groups map[int]bool
+	// reapsAll: every descendant of procman is its child once orphaned
+	// (procman is PID 1 or a subreaper), so no child left means nothing
+	// left. Otherwise the stop also waits for every group to be empty.
+	reapsAll     bool
+	wasSubreaper bool      // the flag as Run found it, restored when it returns
+	goneAt       time.Time // when the stop first found no child and no group left
 }
 
 func newSupervisor(cfg Config) *supervisor {
@@ -207,6 +218,7 @@ func newSupervisor(cfg Config) *supervisor {
 		wake:   make(chan func(), 64),
 		quit:   make(chan struct{}),
 		termed: make(map[int]bool),
+		groups: make(map[int]bool),
 		isInit: os.Getpid() == 1,
 	}
 	if cfg.Policy.Backoff <= 0 {
@@ -255,8 +267,12 @@ func stopLevels(after map[string][]string) map[string]int {
 
 func (s *supervisor) close() {
 	close(s.quit)
+	s.guard.bye()
 	if s.reaper != nil {
 		s.reaper.stop()
+	}
+	if hasSubreaper && !s.isInit && !s.wasSubreaper {
+		setSubreaper(false)
 	}
 	for _, f := range s.stdin {
 		if f != nil {
@@ -287,11 +303,29 @@ func (s *supervisor) after(d time.Duration, f func()) *time.Timer {
 }
 
 func (s *supervisor) run() (int, error) {
+	// The reaper (and with it the Linux fork thread, whose descriptor
+	// table is a copy of the process's) before any pipe.
+	s.reaper = newReaper()
+	s.reapsAll = s.isInit
 	if !s.isInit {
-		// Orphans of our processes (a daemonising child) come back to us,
-		// so they are stopped and reaped with the rest.
-		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-			return 1, fmt.Errorf("become a subreaper: %w", err)
+		// The guardian before procman becomes a subreaper: otherwise it
+		// would come back to procman as an orphan. As PID 1 none is needed:
+		// the kernel kills the whole namespace when PID 1 dies.
+		was, err := setSubreaper(false)
+		if err != nil {
+			return 1, err
+		}
+		s.wasSubreaper = was
+		if s.guard, err = startGuardian(s.reaper, s.cfg.Grace); err != nil {
+			s.event("warning", fmt.Sprintf("%v; if procman is killed, its processes may outlive it", err))
+		}
+		if hasSubreaper {
+			// Orphans of our processes (a daemonising child) come back to
+			// us, so they are stopped and reaped with the rest.
+			if _, err := setSubreaper(true); err != nil {
+				return 1, err
+			}
+			s.reapsAll = true
 		}
 	}
 	r, w, err := os.Pipe()
@@ -299,7 +333,6 @@ func (s *supervisor) run() (int, error) {
 		return 1, err
 	}
 	s.stdin = [2]*os.File{r, w}
-	s.reaper = newReaper()
 	s.prober = newProber(s)
 
 	var startErr error
@@ -402,10 +435,13 @@ func (s *supervisor) loop() int {
 		if s.stopping != nil && s.finished() {
 			return s.stopping.code
 		}
-		var graceC, rescanC <-chan time.Time
+		var graceC, rescanC, pollC <-chan time.Time
 		if s.grace != nil {
 			graceC = s.grace.C
 			rescanC = s.rescan.C
+		}
+		if s.polling() {
+			pollC = time.After(groupPoll)
 		}
 		select {
 		case b := <-s.reaper.batches:
@@ -415,7 +451,9 @@ func (s *supervisor) loop() int {
 			for _, e := range b.exits {
 				s.exited(e)
 			}
+			s.pruneGroups()
 			s.nextLevel()
+		case <-pollC:
 		case f := <-s.wake:
 			f()
 		case sig := <-s.cfg.Signals:
@@ -447,8 +485,14 @@ func (s *supervisor) finished() bool {
 	if !s.noneLeft {
 		return false
 	}
+	if s.pruneGroups(); !s.reapsAll && len(s.groups) > 0 {
+		return false // members outlive their leaders, and procman is not their parent
+	}
+	if s.goneAt.IsZero() {
+		s.goneAt = time.Now()
+	}
 	for _, p := range s.procs {
-		if p.gen > 0 && !p.drained {
+		if p.gen > 0 && !p.drained && (s.reapsAll || time.Since(s.goneAt) < strayDrain) {
 			return false
 		}
 	}
@@ -460,6 +504,37 @@ func (s *supervisor) finished() bool {
 	return true
 }
 
+// strayDrain bounds the wait for the last output once every process group
+// is empty, where procman is not a subreaper: a daemon that left its group
+// may hold the pipe for ever, out of procman's reach.
+const strayDrain = time.Second
+
+// polling says whether the stop must look again after groupPoll: where
+// procman is not the parent of every descendant, nothing tells it when the
+// last process groups empty or strayDrain ends.
+func (s *supervisor) polling() bool {
+	return s.stopping != nil && s.noneLeft && !s.reapsAll
+}
+
+// pruneGroups forgets the process groups that have no member left, and
+// tells the guardian, which must not signal them once their numbers may
+// be reused.
+func (s *supervisor) pruneGroups() {
+	var empty []int
+	for pg, leaderGone := range s.groups {
+		if leaderGone && unix.Kill(-pg, 0) == unix.ESRCH {
+			empty = append(empty, pg)
+			delete(s.groups, pg)
+		}
+	}
+	s.guard.remove(empty)
+}
+
+// groupPoll is how often a stop looks whether the last process groups
+// have emptied, where procman is not the parent of their members (no
+// subreaper) and so hears nothing of their exits.
+const groupPoll = 20 * time.Millisecond
+
 // start starts p alone; its error does not name p (startAll's does).
 func (s *supervisor) start(p *proc) error {
 	return errors.Unwrap(s.startAll([]*proc{p}))
@@ -468,10 +543,10 @@ func (s *supervisor) start(p *proc) error {
 // A launch is one process being started: its end of the output pipe (or
 // pty) and what to fork.
 type launch struct {
-	p     *proc
-	out   *os.File
-	grown bool
-	spawn spawn
+	p      *proc
+	out    *os.File
+	closed func() // call once out is closed
+	spawn  spawn
 }
 
 // startAll starts ps, all forked in one hand-over to the fork thread. If
@@ -499,13 +574,12 @@ func (s *supervisor) startAll(ps []*proc) error {
 		}
 	}
 	pids, errs := s.reaper.startAll(spawns)
+	var started []int
 	for i, l := range launches {
 		l.spawn.files[1].Close() // the child's end
 		if errs[i] != nil {
 			l.out.Close()
-			if l.grown {
-				grownPipes.Add(-1)
-			}
+			l.closed()
 			if firstErr == nil {
 				firstErr = fmt.Errorf("start %s: %w", l.p.Label, errs[i])
 			}
@@ -513,7 +587,12 @@ func (s *supervisor) startAll(ps []*proc) error {
 		}
 		l.p.foreign = slices.Clone(before[l.p.Port])
 		s.started(l, pids[i])
+		started = append(started, pids[i])
 	}
+	for _, pg := range started {
+		s.groups[pg] = false
+	}
+	s.guard.add(started)
 	return firstErr
 }
 
@@ -521,8 +600,8 @@ func (s *supervisor) startAll(ps []*proc) error {
 func (s *supervisor) prepare(p *proc) (launch, error) {
 	var out, childOut *os.File
 	var err error
-	grown := false
-	sys := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	closed := func() {}
+	sys := &syscall.SysProcAttr{}
 	if s.cfg.PTY {
 		cols, rows := s.cfg.Cols, s.cfg.Rows
 		if cols == 0 || rows == 0 {
@@ -533,15 +612,7 @@ func (s *supervisor) prepare(p *proc) (launch, error) {
 		// makes it a process group leader (Setpgid too would fail).
 		sys.Setsid, sys.Setctty, sys.Ctty = true, true, 1
 	} else {
-		out, childOut, err = outputPipe()
-		if err == nil {
-			if grownPipes.Add(1) <= maxGrownPipes {
-				grown = growChildPipe(out)
-			}
-			if !grown {
-				grownPipes.Add(-1)
-			}
-		}
+		out, childOut, closed, err = outputPipe()
 		sys.Setpgid = true
 	}
 	if err != nil {
@@ -551,7 +622,7 @@ func (s *supervisor) prepare(p *proc) (launch, error) {
 	if s.cfg.Stdin != nil && p.Name == s.cfg.Attach {
 		stdin = s.cfg.Stdin
 	}
-	return launch{p: p, out: out, grown: grown, spawn: spawn{
+	return launch{p: p, out: out, closed: closed, spawn: spawn{
 		argv:  []string{"/bin/sh", "-c", p.Command},
 		env:   p.Env,
 		dir:   s.cfg.Dir,
@@ -563,7 +634,7 @@ func (s *supervisor) prepare(p *proc) (launch, error) {
 // started records that l's process runs as pid, relays its output and
 // watches its port.
 func (s *supervisor) started(l launch, pid int) {
-	p, out, grown := l.p, l.out, l.grown
+	p, out := l.p, l.out
 	p.gen++
 	gen := p.gen
 	p.pid, p.state, p.status, p.why = pid, Running, 0, notStopped
@@ -575,9 +646,7 @@ func (s *supervisor) started(l launch, pid int) {
 	go func() {
 		s.cfg.Log.Copy(p.Label, pid, out)
 		out.Close()
-		if grown {
-			grownPipes.Add(-1)
-		}
+		l.closed()
 		select {
 		case s.wake <- func() { s.drained(p, gen) }:
 		case <-s.quit:
@@ -592,46 +661,6 @@ func (s *supervisor) started(l launch, pid int) {
 			Msg: fmt.Sprintf("%s: port %d is already in use by another program; %s is ready only once it listens there itself", p.Label, p.Port, p.Label)})
 	}
 	s.prober.watch(p)
-}
-
-// outputPipe returns a pipe for a child's output. Unlike os.Pipe's, its
-// ends are blocking and outside the runtime's poller, where each of the
-// child's writes would wake an idle runtime thread although logmux waits
-// for the pipe in its own epoll set (with logmux's set also kept out of
-// it, relayed throughput with four busy children rose by about a tenth).
-// logmux makes its end non-blocking while it reads.
-func outputPipe() (r, w *os.File, err error) {
-	var fds [2]int
-	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
-		return nil, nil, fmt.Errorf("pipe: %w", err)
-	}
-	return os.NewFile(uintptr(fds[0]), "|0"), os.NewFile(uintptr(fds[1]), "|1"), nil
-}
-
-// Children's output pipes open at once that were grown to grownPipeSize:
-// larger pipes let the log mux read more per read(2), about a tenth more
-// relayed throughput with busy children. Pipe memory counts against the
-// user's pipe-user-pages-soft (64 MiB by default), and once over it every
-// new pipe gets only two pages, so only the first few children's pipes grow
-// (4 MiB in all) and an app of a thousand children is not starved.
-var grownPipes atomic.Int32
-
-const (
-	maxGrownPipes = 16
-	grownPipeSize = 256 << 10
-)
-
-// growChildPipe asks for a grownPipeSize buffer on the pipe whose read end
-// is r and reports whether it got it; the kernel allocates pages only as
-// data waits in the pipe.
-func growChildPipe(r *os.File) bool {
-	rc, err := r.SyscallConn()
-	if err != nil {
-		return false
-	}
-	n := 0
-	rc.Control(func(fd uintptr) { n, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, grownPipeSize) })
-	return n >= grownPipeSize
 }
 
 func (s *supervisor) drained(p *proc, gen int) {
@@ -650,6 +679,7 @@ func (s *supervisor) exited(e exit) {
 	if p == nil {
 		return
 	}
+	s.groups[e.pid] = true
 	delete(s.byPid, e.pid)
 	p.state, p.status, p.ready = Exited, e.status, false
 	s.prober.forget(p)
@@ -1015,6 +1045,14 @@ func (s *supervisor) signalOrphans(sig syscall.Signal) {
 	for _, p := range s.procs {
 		if p.gen > 0 {
 			groups[p.pid] = true
+		}
+	}
+	// Groups of earlier runs of restarted processes, whose members
+	// outlived their leaders.
+	for pg := range s.groups {
+		if !groups[pg] && (sig != syscall.SIGTERM || !s.termed[-pg]) {
+			s.termed[-pg] = true
+			unix.Kill(-pg, sig)
 		}
 	}
 	for _, pid := range strays(os.Getpid(), s.isInit, groups) {
