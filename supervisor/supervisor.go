@@ -97,6 +97,16 @@ const (
 // signal N, 128+S when procman was stopped by signal S. An error means
 // procman itself failed (a process could not be started); everything
 // started is stopped before it returns.
+//
+// Run assumes it is the process's only reaper while it runs: it waits for
+// every child of the process (wait4(-1)), so no other code may start or
+// wait for children meanwhile, and two Runs must not overlap. On Linux it
+// makes the process a child subreaper (unless it is PID 1) and restores
+// the flag when it returns. Unless the process is PID 1 it also starts a
+// guardian (a /bin/sh outside the process's session, see guardian.go) that
+// stops the processes if the process dies without stopping them, and that
+// exits before Run returns. Everything Run sets up (threads, pipes,
+// goroutines, the guardian) is gone when it returns.
 func Run(cfg Config) (int, error) {
 	if len(cfg.Processes) == 0 && cfg.Release == nil {
 		return 0, errors.New("no processes to run")
