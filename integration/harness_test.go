@@ -21,7 +21,8 @@ import (
 const deadline = 30 * time.Second
 
 // A mode is how procman runs: as a real PID 1 in a new pid namespace, or
-// as an ordinary process that makes itself a child subreaper.
+// as an ordinary process (on Linux, one that makes itself a child
+// subreaper).
 type mode struct {
 	name string
 	pid1 bool
@@ -30,7 +31,7 @@ type mode struct {
 var modes = []mode{{"pid1", true}, {"subreaper", false}}
 
 // eachMode runs f once per mode, skipping PID 1 where unshare is not
-// permitted.
+// permitted, or not Linux.
 func eachMode(t *testing.T, f func(t *testing.T, m mode)) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -39,21 +40,6 @@ func eachMode(t *testing.T, f func(t *testing.T, m mode)) {
 			}
 			f(t, m)
 		})
-	}
-}
-
-var unshareOnce = sync.OnceValue(func() error {
-	out, err := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "true").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
-	}
-	return nil
-})
-
-func requireUnshare(t *testing.T) {
-	t.Helper()
-	if err := unshareOnce(); err != nil {
-		t.Skipf("cannot make a pid namespace here (CI runs as root): unshare --pid --fork --mount-proc: %v", err)
 	}
 }
 
@@ -87,50 +73,20 @@ func waitFor(t *testing.T, what string, cond func() bool, context func() string)
 	}
 }
 
-// A stat is the part of /proc/PID/stat the tests look at.
+// A stat is what the tests look at of a process: from /proc/PID/stat on
+// Linux, from ps(1) elsewhere (see readStat and allStats).
 type stat struct {
-	state byte
+	state byte // R, S, Z, ...
 	ppid  int
 	pgid  int
-	start uint64 // starttime: with pid, tells a process from a later one that reuses the pid
-}
-
-func readStat(pid int) (stat, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return stat{}, false
-	}
-	// The command name (field 2) may hold spaces and parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return stat{}, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return stat{}, false
-	}
-	var s stat
-	s.state = f[0][0]
-	s.ppid, _ = strconv.Atoi(f[1])
-	s.pgid, _ = strconv.Atoi(f[2])
-	s.start, _ = strconv.ParseUint(f[19], 10, 64)
-	return s, true
-}
-
-func allPids() []int {
-	entries, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range entries {
-		if pid, err := strconv.Atoi(e.Name()); err == nil {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+	start uint64 // start time: with pid, tells a process from a later one that reuses the pid
+	comm  string
 }
 
 // A tree is a process (procman) and everything it is responsible for, as
-// the test sees it from outside: with ns set, every process of that pid
-// namespace (procman is its PID 1); otherwise procman's descendants.
+// the test sees it from outside: with ns set (Linux), every process of
+// that pid namespace (procman is its PID 1); otherwise procman's
+// descendants.
 type tree struct {
 	pid int
 	ns  string // readlink /proc/PID/ns/pid, "" when not PID 1
@@ -138,21 +94,14 @@ type tree struct {
 
 // members lists the tree's processes (procman itself excluded).
 func (tr tree) members() []int {
-	var pids []int
 	if tr.ns != "" {
-		for _, pid := range allPids() {
-			if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err == nil && ns == tr.ns && pid != tr.pid {
-				pids = append(pids, pid)
-			}
-		}
-		return pids
+		return nsMembers(tr.ns, tr.pid)
 	}
 	kids := make(map[int][]int)
-	for _, pid := range allPids() {
-		if s, ok := readStat(pid); ok {
-			kids[s.ppid] = append(kids[s.ppid], pid)
-		}
+	for pid, s := range allStats() {
+		kids[s.ppid] = append(kids[s.ppid], pid)
 	}
+	var pids []int
 	for todo := kids[tr.pid]; len(todo) > 0; {
 		pid := todo[0]
 		todo = append(todo[1:], kids[pid]...)
@@ -161,39 +110,24 @@ func (tr tree) members() []int {
 	return pids
 }
 
-// hostPid translates a pid as seen inside the tree's namespace (what a
-// process there writes as its pid) to the pid the test sees.
-func (tr tree) hostPid(nsPid int) (int, bool) {
-	if tr.ns == "" {
-		return nsPid, true
-	}
-	for _, pid := range tr.members() {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			continue
-		}
-		for line := range strings.Lines(string(b)) {
-			if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
-				f := strings.Fields(rest)
-				if len(f) > 0 && f[len(f)-1] == strconv.Itoa(nsPid) {
-					return pid, true
+// guardianWord marks procman's guardian in its argv, the next word being
+// procman's pid: the process that stops what procman started when procman
+// dies without stopping it.
+const guardianWord = "procman-guardian"
+
+// guardianOf finds the guardian of the procman with the given pid.
+func guardianOf(pid int) (proc, bool) {
+	want := strconv.Itoa(pid)
+	for gpid, argv := range allArgs() {
+		for i := 0; i+1 < len(argv); i++ {
+			if argv[i] == guardianWord && argv[i+1] == want {
+				if s, ok := readStat(gpid); ok {
+					return proc{name: "guardian", pid: gpid, start: s.start}, true
 				}
 			}
 		}
 	}
-	return 0, false
-}
-
-// zombies lists the tree's processes in state Z, as "pid (comm)".
-func (tr tree) zombies() []string {
-	var z []string
-	for _, pid := range tr.members() {
-		if s, ok := readStat(pid); ok && s.state == 'Z' {
-			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-			z = append(z, fmt.Sprintf("%d (%s)", pid, bytes.TrimSpace(comm)))
-		}
-	}
-	return z
+	return proc{}, false
 }
 
 // A proc is a process the test watches: its pid and the start time that
@@ -202,13 +136,6 @@ type proc struct {
 	name  string
 	pid   int
 	start uint64
-}
-
-// gone says whether the process no longer exists: reaped, not merely a
-// zombie.
-func (p proc) gone() bool {
-	s, ok := readStat(p.pid)
-	return !ok || s.start != p.start
 }
 
 // dead says whether the process has died, reaped or not (a zombie whose
@@ -225,7 +152,6 @@ type procman struct {
 	out  *syncBuffer
 	cmd  *exec.Cmd
 	done chan struct{} // closed when procman (or unshare, or podman run) has exited
-	name string        // the container's, under podman
 	tree
 }
 
@@ -261,24 +187,7 @@ func startIn(t *testing.T, m mode, dir string, args ...string) *procman {
 
 	p.pid = p.cmd.Process.Pid
 	if m.pid1 {
-		// unshare forwards no signal: the test talks to its child, procman,
-		// which is PID 1 of the new namespace.
-		upid := p.pid
-		p.pid = 0
-		p.waitFor("procman, unshare's child", func() bool {
-			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", upid, upid))
-			f := strings.Fields(string(b))
-			if len(f) == 0 {
-				return false
-			}
-			p.pid, _ = strconv.Atoi(f[0])
-			return true
-		})
-		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", p.pid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.ns = ns
+		p.enterPID1()
 	}
 	if len(args) > 0 && args[0] == "start" {
 		p.waitOutput("started with pid")
@@ -433,52 +342,6 @@ func got(sig string, names ...string) []string {
 		lines = append(lines, "| "+n+" got "+sig)
 	}
 	return lines
-}
-
-// A fifo is the ./release FIFO that orphan helpers wait on; the test holds
-// it open for writing until release.
-type fifo struct{ f *os.File }
-
-func makeFifo(t *testing.T, dir string) *fifo {
-	t.Helper()
-	path := filepath.Join(dir, "release")
-	if err := unix.Mkfifo(path, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// O_RDWR opens a FIFO at once on Linux and counts as a writer.
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return &fifo{f}
-}
-
-func (f *fifo) release() { f.f.Close() }
-
-// checkOrphansReaped waits for the orphans o1…oN, checks that each was
-// handed to procman (its parent is procman now), releases them, and checks
-// that procman reaps every one: each disappears from /proc, and no zombie is
-// left anywhere in procman's tree.
-func (p *procman) checkOrphansReaped(f *fifo, n int) {
-	p.t.Helper()
-	var orphans []proc
-	for i := 1; i <= n; i++ {
-		orphans = append(orphans, p.proc(fmt.Sprintf("o%d", i)))
-	}
-	for _, o := range orphans {
-		p.waitFor(fmt.Sprintf("%s (pid %d) to be handed to procman (pid %d)", o.name, o.pid, p.pid), func() bool {
-			s, ok := readStat(o.pid)
-			return ok && s.ppid == p.pid
-		})
-	}
-	f.release()
-	for _, o := range orphans {
-		p.waitFor(fmt.Sprintf("orphan %s (pid %d) to be reaped", o.name, o.pid), o.gone)
-	}
-	if z := p.zombies(); len(z) > 0 {
-		p.t.Errorf("zombies left: %v", z)
-	}
 }
 
 // launchProcman starts cmd (procman, directly or in a container) with its

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"testing"
 
@@ -20,8 +21,10 @@ import (
 const helperEnv = "PROCMAN_IT_HELPER"
 
 var (
-	procmanBin string // the static procman under test, built by TestMain
-	testBin    string // this test binary, which the Procfiles run as helpers
+	procmanBin string   // the static procman under test, built by TestMain
+	testBin    string   // this test binary, which the Procfiles run as helpers
+	buildTags  string   // the -tags this test binary was built with, procman's too
+	atExit     []func() // run by TestMain once every test has run
 )
 
 func TestMain(m *testing.M) {
@@ -32,7 +35,9 @@ func TestMain(m *testing.M) {
 }
 
 // buildAndRun builds procman the way a container image needs it (static,
-// CGO_ENABLED=0) once for every test, then runs the tests.
+// CGO_ENABLED=0) once for every test, then runs the tests. procman gets
+// the build tags the tests were built with, so that
+// `go test -tags procman_portable` tests the portable implementation.
 func buildAndRun(m *testing.M) int {
 	dir, err := os.MkdirTemp("", "procman-it-")
 	if err != nil {
@@ -40,8 +45,15 @@ func buildAndRun(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "-tags" {
+				buildTags = s.Value
+			}
+		}
+	}
 	procmanBin = filepath.Join(dir, "procman")
-	build := exec.Command("go", "build", "-trimpath", "-o", procmanBin, "./cmd/procman")
+	build := exec.Command("go", "build", "-trimpath", "-tags", buildTags, "-o", procmanBin, "./cmd/procman")
 	build.Dir = ".." // the module root
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -52,7 +64,11 @@ func buildAndRun(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer removeImage()
+	defer func() {
+		for _, f := range atExit {
+			f()
+		}
+	}()
 	return m.Run()
 }
 
@@ -60,8 +76,10 @@ func buildAndRun(m *testing.M) int {
 //
 //	trap NAME [ignore]  write NAME.pid (its pid in its own namespace), print
 //	                    "NAME ready", then print "NAME got SIG..." for every
-//	                    TERM, INT, HUP, USR1, USR2 or QUIT; exit 0 on TERM
-//	                    unless told to ignore it.
+//	                    TERM, INT, HUP, USR1, USR2 or QUIT, and add a line
+//	                    "SIG..." to NAME.signals (read when procman, and with
+//	                    it the output, is gone); exit 0 on TERM unless told
+//	                    to ignore it.
 //	orphan NAME         open the FIFO ./release, write NAME.pid, print
 //	                    "NAME ready", and exit once the FIFO has no writer:
 //	                    run as `(… orphan x &)`, it is an orphan that exits
@@ -102,18 +120,39 @@ func trap(name string, ignore bool, termCode int) int {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGQUIT)
+	// A helper may outlive the reader of its output (procman killed with
+	// SIGKILL): a write to the closed pipe must not kill it before the
+	// signals the test is about do.
+	signal.Ignore(syscall.SIGPIPE)
 	if err := writePid(name); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	fmt.Printf("%s ready\n", name)
 	for sig := range sigs {
-		fmt.Printf("%s got %s\n", name, unix.SignalName(sig.(syscall.Signal)))
+		sname := unix.SignalName(sig.(syscall.Signal))
+		fmt.Printf("%s got %s\n", name, sname)
+		if err := appendLine(name+".signals", sname); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
 		if sig == syscall.SIGTERM && !ignore {
 			return termCode
 		}
 	}
 	return 0
+}
+
+// appendLine adds line to the file at path in one write.
+func appendLine(path, line string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(line + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func orphan(name string) int {

@@ -26,50 +26,60 @@ func podman(args ...string) *exec.Cmd {
 	return exec.Command("podman", append(append([]string{}, podmanGlobal...), args...)...)
 }
 
-// requirePodman skips the test, saying why, where podman cannot build and
-// run this image: no podman, no static busybox, or containers do not run.
+// requirePodman skips the test, saying why (or fails it: see missingTool),
+// where podman cannot build and run this image: no podman, no static
+// busybox, or containers do not run.
 func requirePodman(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("podman"); err != nil {
-		t.Skip("podman is not installed (.ci/run installs it: apt-get install -y podman runc)")
+		missingTool(t, "podman is not installed (.ci/run installs it: apt-get install -y podman runc)")
 	}
 	busybox := "/bin/busybox"
 	f, err := elf.Open(busybox)
 	if err != nil {
-		t.Skipf("no %s for the image's /bin/sh (apt-get install -y busybox-static): %v", busybox, err)
+		missingTool(t, "no %s for the image's /bin/sh (apt-get install -y busybox-static): %v", busybox, err)
 	}
 	defer f.Close()
 	for _, prog := range f.Progs {
 		if prog.Type == elf.PT_INTERP {
-			t.Skipf("%s is dynamically linked and cannot run FROM scratch (apt-get install -y busybox-static)", busybox)
+			missingTool(t, "%s is dynamically linked and cannot run FROM scratch (apt-get install -y busybox-static)", busybox)
 		}
 	}
 	if out, err := podman("info").CombinedOutput(); err != nil {
-		t.Skipf("podman does not work here: podman info: %v\n%s", err, out)
+		missingTool(t, "podman does not work here: podman info: %v\n%s", err, out)
 	}
 }
 
-// The image is built once for all container tests; TestMain removes it.
+// The image is built once for all container tests; TestMain removes it
+// (atExit).
 var (
-	imageOnce  sync.Once
-	image      string // its tag, once built
-	imageErr   error  // the build failed: a test failure
-	imageSkip  string // podman cannot run a container here: a skip
-	imageBuilt bool
+	imageOnce sync.Once
+	image     string // its tag, once built
+	imageErr  error  // the build failed: a test failure
+	imageSkip string // podman cannot run a container here: a skip (see missingTool)
 )
 
 // buildImage builds examples/container into an image with the example's own
-// script, as a user would.
+// script, as a user would, its procman built with the tests' build tags.
 func buildImage(t *testing.T) string {
 	t.Helper()
 	imageOnce.Do(func() {
 		tag := fmt.Sprintf("localhost/procman-it:%d", os.Getpid())
 		build := exec.Command("../examples/container/build.sh", tag)
+		if buildTags != "" {
+			goflags, err := exec.Command("go", "env", "GOFLAGS").Output()
+			if err != nil {
+				imageErr = fmt.Errorf("go env GOFLAGS: %v", err)
+				return
+			}
+			build.Env = append(os.Environ(), "GOFLAGS="+strings.TrimSpace(string(goflags))+" -tags="+buildTags)
+		}
 		if out, err := build.CombinedOutput(); err != nil {
 			imageErr = fmt.Errorf("examples/container/build.sh: %v\n%s", err, out)
 			return
 		}
-		image, imageBuilt = tag, true
+		image = tag
+		atExit = append(atExit, removeImage)
 		// The probe separates "podman cannot run containers here" (a skip)
 		// from procman misbehaving in one (a failure).
 		if out, err := podman(append(append([]string{"run"}, runFlags...), tag, "version")...).CombinedOutput(); err != nil {
@@ -80,24 +90,28 @@ func buildImage(t *testing.T) string {
 		t.Fatal(imageErr)
 	}
 	if imageSkip != "" {
-		t.Skip(imageSkip)
+		missingTool(t, "%s", imageSkip)
 	}
 	return image
 }
 
-// removeImage removes the image the tests built, if any.
+// removeImage removes the image the tests built.
 func removeImage() {
-	if imageBuilt {
-		podman("rmi", "--force", image).Run()
-	}
+	podman("rmi", "--force", image).Run()
 }
 
 var containers int
 
+// A container is a procman running as a container's PID 1.
+type container struct {
+	*procman
+	name string // the container's, for podman
+}
+
 // runContainer runs the image attached, like `podman run IMAGE args...`,
 // with dir (if any) mounted at /test, and returns once procman, the
 // container's PID 1, has started its processes.
-func runContainer(t *testing.T, image, dir string, args ...string) *procman {
+func runContainer(t *testing.T, image, dir string, args ...string) *container {
 	t.Helper()
 	containers++
 	name := fmt.Sprintf("procman-it-%d-%d", os.Getpid(), containers)
@@ -126,16 +140,15 @@ func runContainer(t *testing.T, image, dir string, args ...string) *procman {
 	if p.ns, err = os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", p.pid)); err != nil {
 		t.Fatal(err)
 	}
-	p.name = name
-	return p
+	return &container{p, name}
 }
 
 // stop runs `podman stop -t 30`: SIGTERM to procman, SIGKILL from podman
 // only if the container is still running 30 s later.
-func (p *procman) stop() {
-	p.t.Helper()
-	if out, err := podman("stop", "--time", "30", p.name).CombinedOutput(); err != nil {
-		p.t.Fatalf("podman stop: %v\n%s", err, out)
+func (c *container) stop() {
+	c.t.Helper()
+	if out, err := podman("stop", "--time", "30", c.name).CombinedOutput(); err != nil {
+		c.t.Fatalf("podman stop: %v\n%s", err, out)
 	}
 }
 

@@ -1,0 +1,101 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// procman's guardian is a small process that procman starts beside itself,
+// outside its tree and its session, and that stops what procman started
+// when procman dies without stopping it (SIGKILL, a crash). These tests run
+// procman as an ordinary process: as PID 1 it has no guardian
+// (guardian_linux_test.go).
+
+// guardian waits for procman's guardian to appear and returns it.
+func (p *procman) guardian() proc {
+	p.t.Helper()
+	var g proc
+	p.waitFor("procman's guardian (argv: "+guardianWord+" PID)", func() bool {
+		var ok bool
+		g, ok = guardianOf(p.pid)
+		return ok
+	})
+	return g
+}
+
+// signals returns the signals helper name recorded in NAME.signals.
+func (p *procman) signals(name string) []string {
+	b, _ := os.ReadFile(filepath.Join(p.dir, name+".signals"))
+	return strings.Fields(string(b))
+}
+
+// killLeft SIGKILLs, at the end of the test, each of ps still alive: what a
+// failed test would otherwise leave behind.
+func killLeft(t *testing.T, ps ...proc) {
+	t.Cleanup(func() {
+		for _, pr := range ps {
+			if !pr.dead() {
+				unix.Kill(pr.pid, syscall.SIGKILL)
+			}
+		}
+	})
+}
+
+// procman killed with SIGKILL leaves nothing behind: its guardian sends
+// SIGTERM to every process group procman started, SIGKILL to what is left
+// when the grace period (-t 2) ends, and exits. A grandchild that ignores
+// SIGTERM shows both steps: it records the SIGTERM, and dies all the same.
+// The guardian is in a process group of its own, so that a signal to
+// procman's group (Ctrl-C in a terminal, kill -- -PGID) does not take it
+// along with procman.
+func TestGuardianStopsWhatKilledProcmanStarted(t *testing.T) {
+	p := startProcman(t, mode{"subreaper", false}, `
+a: exec "$IT" trap a
+b: "$IT" trap b-gc & exec "$IT" trap b
+c: "$IT" trap c-gc ignore & exec "$IT" trap c ignore
+`, "start", "-t", "2")
+	names := []string{"a", "b", "b-gc", "c", "c-gc"}
+	for _, n := range names {
+		p.waitOutput(n + " ready")
+	}
+	ps := p.procs(names...)
+	g := p.guardian()
+	killLeft(t, append(ps, g)...)
+	pm, _ := readStat(p.pid)
+	if gs, ok := readStat(g.pid); !ok || gs.pgid == pm.pgid {
+		t.Errorf("the guardian (pid %d) is in procman's process group %d", g.pid, pm.pgid)
+	}
+
+	p.signal(syscall.SIGKILL)
+	<-p.done
+	for _, pr := range ps {
+		p.waitFor(pr.name+" to die after procman was killed", pr.dead)
+	}
+	p.waitFor("the guardian to exit once it has stopped everything", g.dead)
+	if s := p.signals("c-gc"); len(s) == 0 || s[0] != "SIGTERM" {
+		t.Errorf("c-gc, which ignores SIGTERM, recorded %q before it died: want SIGTERM first (then SIGKILL after the grace period)", s)
+	}
+	if s := p.signals("b-gc"); len(s) == 0 || s[0] != "SIGTERM" {
+		t.Errorf("b-gc recorded %q before it died: want SIGTERM", s)
+	}
+}
+
+// After a clean stop, the guardian has nothing to do and exits too.
+func TestGuardianExitsWithProcman(t *testing.T) {
+	p := startProcman(t, mode{"subreaper", false}, `
+a: exec "$IT" trap a
+`, "start", "-t", "10")
+	p.waitOutput("a ready")
+	g := p.guardian()
+	killLeft(t, g)
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(); code != 143 {
+		t.Errorf("exit status: want 143, have %d", code)
+	}
+	p.waitFor("the guardian to exit after procman's clean stop", g.dead)
+}
