@@ -35,7 +35,7 @@ type Reply struct {
 type Status struct {
 	Label    string    `json:"label"`
 	Name     string    `json:"name"`
-	State    string    `json:"state"` // pending, running, stopping, exited, stopped, restarting
+	State    string    `json:"state"` // a State: pending, running, stopping, exited, restarting, stopped
 	Pid      int       `json:"pid,omitempty"`
 	Started  time.Time `json:"started,omitzero"`
 	Restarts int       `json:"restarts"`
@@ -71,7 +71,7 @@ func (s *supervisor) request(req Request) {
 	default:
 		r.Err = fmt.Errorf("unknown operation %q", req.Op)
 	}
-	if s.stopping != nil && req.Op != "ps" && req.Op != "quit" && r.Err == nil {
+	if s.stop != nil && req.Op != "ps" && req.Op != "quit" && r.Err == nil {
 		r.Err = errors.New("procman is stopping")
 	}
 	select {
@@ -91,13 +91,7 @@ func (s *supervisor) table(ps []*proc) []Status {
 		if p.gen > 0 {
 			st.Pid, st.Started = p.pid, p.started
 		}
-		switch {
-		case p.state == Exited && p.why == userStop:
-			st.State = "stopped"
-		case p.state == Pending && p.gen > 0:
-			st.State = "restarting"
-		}
-		if p.state == Exited || (p.state == Pending && p.gen > 0) {
+		if p.gen > 0 && (p.state == Exited || p.state == Restarting || p.state == Stopped) {
 			st.Exit = describe(p.status)
 		}
 		out = append(out, st)
@@ -144,15 +138,16 @@ func (s *supervisor) labels() []string {
 // stopOne stops one instance gracefully (SIGTERM, its own grace, SIGKILL);
 // why says what follows its exit.
 func (s *supervisor) stopOne(p *proc, w why) {
-	if s.stopping != nil {
+	if s.stop != nil {
 		return
 	}
 	switch p.state {
 	case Running:
-		p.why, p.state = w, Stopping
+		p.why = w
+		p.setState(Stopping)
 		unix.Kill(-p.pid, syscall.SIGTERM)
 		gen := p.gen
-		p.stopTimer = s.after(s.cfg.Grace, func() {
+		p.stopTimer = s.later(s.cfg.Grace, func() {
 			if p.gen == gen && p.state == Stopping {
 				unix.Kill(-p.pid, syscall.SIGKILL)
 			}
@@ -160,12 +155,12 @@ func (s *supervisor) stopOne(p *proc, w why) {
 		s.event("stopping", fmt.Sprintf("sending SIGTERM to %s", p.Label))
 	case Stopping:
 		p.why = w
-	case Pending, Exited:
+	case Pending, Exited, Restarting, Stopped:
 		// Not running: a scheduled restart or a wait for its turn is
 		// called off; a stopped instance stays stopped.
 		p.why = w
-		if p.gen > 0 {
-			p.state = Exited
+		if p.state != Stopped {
+			p.setState(Stopped)
 		}
 		if w == scaledDown {
 			s.remove(p)
@@ -174,7 +169,7 @@ func (s *supervisor) stopOne(p *proc, w why) {
 }
 
 func (s *supervisor) restartOne(p *proc) {
-	if s.stopping != nil {
+	if s.stop != nil {
 		return
 	}
 	switch p.state {

@@ -258,3 +258,24 @@ func TestPortInUseWarnsAndIsNotReady(t *testing.T) {
 		t.Errorf("a.1 counted as ready with only another program on :%d:\n%s", port, out)
 	}
 }
+
+// Every state has a name for ps and a way out, and every move in the
+// table leads to a state that exists.
+func TestStateMachineIsComplete(t *testing.T) {
+	for st := Pending; st <= Stopped; st++ {
+		if st.String() == "" {
+			t.Errorf("state %d has no name", st)
+		}
+		if len(transitions[st]) == 0 {
+			t.Errorf("%s has no way out", st)
+		}
+		for _, to := range transitions[st] {
+			if to < Pending || to > Stopped {
+				t.Errorf("%s -> %d: no such state", st, to)
+			}
+		}
+	}
+	if len(stateNames) != int(Stopped)+1 {
+		t.Errorf("%d state names for %d states", len(stateNames), Stopped+1)
+	}
+}

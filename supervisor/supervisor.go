@@ -116,21 +116,47 @@ func Run(cfg Config) (int, error) {
 	return s.run()
 }
 
-// State is where an instance is in its lifecycle. Only the owner goroutine
-// changes it.
+// State is where an instance is in its lifecycle, as `procman ps` shows
+// it. Only the owner goroutine changes it, through setState.
 type State int
 
 // The states of an instance.
 const (
-	Pending  State = iota // not started: waiting for its turn, or a restart
-	Running               // started; pid is its process group
-	Stopping              // procman sent its group SIGTERM
-	Exited                // reaped; status holds how it ended
+	Pending    State = iota // not started yet: waiting for the release phase or for the types it starts after
+	Running                 // started; pid is its process group
+	Stopping                // procman sent its group SIGTERM
+	Exited                  // reaped; status holds how it ended
+	Restarting              // exited on its own; started again when its backoff ends
+	Stopped                 // stopped by `procman stop` (or never started): stays so until `procman restart`
 )
 
-var stateNames = [...]string{"pending", "running", "stopping", "exited"}
+var stateNames = [...]string{"pending", "running", "stopping", "exited", "restarting", "stopped"}
 
 func (s State) String() string { return stateNames[s] }
+
+// transitions lists the moves an instance can make: start, stop, exit,
+// and what follows an exit (a restart after backoff, a requested restart,
+// staying stopped).
+var transitions = map[State][]State{
+	Pending:    {Running, Stopped},
+	Running:    {Stopping, Exited},
+	Stopping:   {Exited},
+	Exited:     {Running, Restarting, Stopped},
+	Restarting: {Running, Stopped},
+	Stopped:    {Running},
+}
+
+// badTransition is called for a move transitions does not allow, which
+// is a bug in the supervisor; the tests make it fail loudly.
+var badTransition = func(p *proc, to State) {}
+
+// setState moves p to state to.
+func (p *proc) setState(to State) {
+	if !slices.Contains(transitions[p.state], to) {
+		badTransition(p, to)
+	}
+	p.state = to
+}
 
 // Why a process was told to stop, so that its exit is not taken for a
 // crash and the owner knows what comes next.
@@ -193,15 +219,8 @@ type supervisor struct {
 	wake   chan func() // work for the owner from timers and probes
 	quit   chan struct{}
 
-	released bool   // the release phase is over (or there is none)
-	stopping *cause // the app is stopping, and why
-	level    int    // the stop level being stopped
-	killed   bool   // SIGKILL already sent to everything
-	grace    *time.Timer
-	rescan   *time.Ticker // while grace runs
-	noneLeft bool         // the reaper found no child at all since the last signal
-	since    uint64       // reaper passes before the last signal: older batches are stale
-	termed   map[int]bool // orphans already sent SIGTERM
+	released bool  // the release phase is over (or there is none)
+	stop     *stop // the app's stop, once it has begun
 	isInit   bool
 	// suspended: SIGTSTP stopped the app, and a SIGCONT resumes it.
 	suspended bool
@@ -217,8 +236,7 @@ type supervisor struct {
 	// (procman is PID 1 or a subreaper), so no child left means nothing
 	// left. Otherwise the stop also waits for every group to be empty.
 	reapsAll     bool
-	wasSubreaper bool      // the flag as Run found it, restored when it returns
-	goneAt       time.Time // when the stop first found no child and no group left
+	wasSubreaper bool // the flag as Run found it, restored when it returns
 }
 
 func newSupervisor(cfg Config) *supervisor {
@@ -227,7 +245,6 @@ func newSupervisor(cfg Config) *supervisor {
 		byPid:  make(map[int]*proc),
 		wake:   make(chan func(), 64),
 		quit:   make(chan struct{}),
-		termed: make(map[int]bool),
 		groups: make(map[int]bool),
 		isInit: os.Getpid() == 1,
 	}
@@ -289,11 +306,8 @@ func (s *supervisor) close() {
 			f.Close()
 		}
 	}
-	if s.grace != nil {
-		s.grace.Stop()
-	}
-	if s.rescan != nil {
-		s.rescan.Stop()
+	if s.stop != nil {
+		s.stop.stopTimers()
 	}
 	for _, p := range s.procs {
 		if p.stopTimer != nil {
@@ -302,8 +316,8 @@ func (s *supervisor) close() {
 	}
 }
 
-// after runs f in the owner after d, unless the run is over by then.
-func (s *supervisor) after(d time.Duration, f func()) *time.Timer {
+// later runs f in the owner after d, unless the run is over by then.
+func (s *supervisor) later(d time.Duration, f func()) *time.Timer {
 	return time.AfterFunc(d, func() {
 		select {
 		case s.wake <- f:
@@ -351,7 +365,7 @@ func (s *supervisor) run() (int, error) {
 		s.beginStop(cause{code: 1, what: err.Error()})
 	}
 	if len(s.cfg.Policy.After) > 0 {
-		s.after(waitHint, s.hintWaiting)
+		s.later(waitHint, s.hintWaiting)
 	}
 	code := s.loop()
 	return code, startErr
@@ -390,7 +404,7 @@ func (s *supervisor) isDue(p *proc) bool {
 	if p.state != Pending || p.why != notStopped || (!s.released && !p.release) || (s.released && p.release) {
 		return false
 	}
-	if p.gen > 0 || s.stopping != nil {
+	if p.gen > 0 || s.stop != nil {
 		return false // a restart timer's business, or too late
 	}
 	return s.depsReady(p.Name)
@@ -402,7 +416,7 @@ func (s *supervisor) isDue(p *proc) bool {
 const waitHint = 10 * time.Second
 
 func (s *supervisor) hintWaiting() {
-	if s.stopping != nil {
+	if s.stop != nil {
 		return
 	}
 	for _, p := range s.procs {
@@ -442,21 +456,21 @@ func (s *supervisor) depsReady(name string) bool {
 func (s *supervisor) loop() int {
 	broken := s.cfg.Log.Broken()
 	for {
-		if s.stopping != nil && s.finished() {
-			return s.stopping.code
+		if s.stop != nil && s.finished() {
+			return s.stop.code
 		}
 		var graceC, rescanC, pollC <-chan time.Time
-		if s.grace != nil {
-			graceC = s.grace.C
-			rescanC = s.rescan.C
+		if s.stop != nil && s.stop.grace != nil {
+			graceC = s.stop.grace.C
+			rescanC = s.stop.rescan.C
 		}
 		if s.polling() {
 			pollC = time.After(groupPoll)
 		}
 		select {
 		case b := <-s.reaper.batches:
-			if b.seq > s.since {
-				s.noneLeft = b.noneLeft
+			if s.stop != nil && b.seq > s.stop.since {
+				s.stop.noneLeft = b.noneLeft
 			}
 			for _, e := range b.exits {
 				s.exited(e)
@@ -481,69 +495,12 @@ func (s *supervisor) loop() int {
 			// A dying process may have orphaned a daemon that had left its
 			// group; it is procman's child now and gets its SIGTERM too.
 			// No SIGCHLD tells of that, hence the look during the grace.
-			if s.level == s.minLevel() {
+			if s.stop.level == s.minLevel() {
 				s.signalOrphans(syscall.SIGTERM)
 			}
 		}
 	}
 }
-
-// finished says whether the stop is complete: no child of procman is left
-// (so no descendant either, as procman is their subreaper) and every
-// process's output has been written.
-func (s *supervisor) finished() bool {
-	if !s.noneLeft {
-		return false
-	}
-	if s.pruneGroups(); !s.reapsAll && len(s.groups) > 0 {
-		return false // members outlive their leaders, and procman is not their parent
-	}
-	if s.goneAt.IsZero() {
-		s.goneAt = time.Now()
-	}
-	for _, p := range s.procs {
-		if p.gen > 0 && !p.drained && (s.reapsAll || time.Since(s.goneAt) < strayDrain) {
-			return false
-		}
-	}
-	for _, p := range s.procs {
-		if p.state == Exited && !p.reported {
-			s.report(p)
-		}
-	}
-	return true
-}
-
-// strayDrain bounds the wait for the last output once every process group
-// is empty, where procman is not a subreaper: a daemon that left its group
-// may hold the pipe for ever, out of procman's reach.
-const strayDrain = time.Second
-
-// polling says whether the stop must look again after groupPoll: where
-// procman is not the parent of every descendant, nothing tells it when the
-// last process groups empty or strayDrain ends.
-func (s *supervisor) polling() bool {
-	return s.stopping != nil && s.noneLeft && !s.reapsAll
-}
-
-// pruneGroups forgets the process groups that have no member left, and
-// tells the guardian, which must not signal them once their numbers may
-// be reused.
-func (s *supervisor) pruneGroups() {
-	var empty []int
-	for pg, leaderGone := range s.groups {
-		if leaderGone && unix.Kill(-pg, 0) == unix.ESRCH {
-			empty = append(empty, pg)
-			delete(s.groups, pg)
-		}
-	}
-	s.guard.remove(empty)
-}
-
-// groupPoll is how often a stop looks whether the last process groups
-// have emptied, where procman is not the parent of their members (no
-// subreaper) and so hears nothing of their exits.
-const groupPoll = 20 * time.Millisecond
 
 // start starts p alone; its error does not name p (startAll's does).
 func (s *supervisor) start(p *proc) error {
@@ -647,7 +604,8 @@ func (s *supervisor) started(l launch, pid int) {
 	p, out := l.p, l.out
 	p.gen++
 	gen := p.gen
-	p.pid, p.state, p.status, p.why = pid, Running, 0, notStopped
+	p.setState(Running)
+	p.pid, p.status, p.why = pid, 0, notStopped
 	p.drained, p.reported, p.ready = false, false, false
 	p.started = time.Now()
 	s.byPid[pid] = p
@@ -691,7 +649,8 @@ func (s *supervisor) exited(e exit) {
 	}
 	s.groups[e.pid] = true
 	delete(s.byPid, e.pid)
-	p.state, p.status, p.ready = Exited, e.status, false
+	p.setState(Exited)
+	p.status, p.ready = e.status, false
 	s.prober.forget(p)
 	if p.stopTimer != nil {
 		p.stopTimer.Stop()
@@ -701,7 +660,7 @@ func (s *supervisor) exited(e exit) {
 		return
 	}
 	gen := p.gen
-	s.after(drainWait, func() {
+	s.later(drainWait, func() {
 		if p.gen == gen {
 			s.settle(p)
 		}
@@ -714,18 +673,19 @@ func (s *supervisor) settle(p *proc) {
 	if p.reported || p.state != Exited {
 		return
 	}
-	if s.stopping == nil && p.why == notStopped && s.restartDue(p) {
+	if s.stop == nil && p.why == notStopped && s.restartDue(p) {
 		p.reported = true // the restart event tells of the exit
 		s.scheduleRestart(p)
 		return
 	}
 	s.report(p)
-	if s.stopping != nil {
+	if s.stop != nil {
 		return
 	}
 	code := exitCode(p.status)
 	switch p.why {
 	case userStop:
+		p.setState(Stopped)
 		return
 	case userRestart:
 		s.restartNow(p)
@@ -747,7 +707,10 @@ func (s *supervisor) settle(p *proc) {
 		return
 	case code == 0 && (pol.AnyCanDie || pol.CanDie[p.Name]):
 		p.ready = true // a may-exit process that finished is done, and ready
-		s.startDue()
+		if err := s.startDue(); err != nil {
+			s.beginStop(cause{code: 1, what: err.Error()})
+			return
+		}
 		s.stopIfIdle()
 		return
 	}
@@ -803,14 +766,14 @@ func (s *supervisor) scheduleRestart(p *proc) {
 	delay = jitter(delay)
 	p.restarts++
 	p.total++
-	p.state = Pending
+	p.setState(Restarting)
 	e := exitEvent(p, "restart")
 	e.Delay = delay
 	e.Msg = fmt.Sprintf("%s %s; restarting in %.2fs (restart %d)", p.Label, describe(p.status), delay.Seconds(), p.restarts)
 	s.cfg.Log.Event(e)
 	gen := p.gen
-	s.after(delay, func() {
-		if p.gen != gen || p.state != Pending || s.stopping != nil {
+	s.later(delay, func() {
+		if p.gen != gen || p.state != Restarting || s.stop != nil {
 			return // never restarted while procman is stopping
 		}
 		if err := s.start(p); err != nil {
@@ -825,6 +788,9 @@ func (s *supervisor) restartNow(p *proc) {
 	if err := s.start(p); err != nil {
 		s.event("restart", fmt.Sprintf("restart %s: %v", p.Label, err))
 		p.why = userStop
+		if p.state != Stopped {
+			p.setState(Stopped)
+		}
 	}
 }
 
@@ -849,8 +815,8 @@ func (s *supervisor) signal(sig syscall.Signal) {
 	name := unix.SignalName(sig)
 	switch sig {
 	case syscall.SIGINT, syscall.SIGTERM:
-		if s.stopping != nil {
-			if !s.killed {
+		if s.stop != nil {
+			if !s.stop.killed {
 				s.event("signal", name+" received again, killing all processes")
 				s.killAll()
 			}
@@ -899,178 +865,6 @@ func (s *supervisor) signalGroups(sig syscall.Signal, which func(*proc) bool) {
 		if p.gen > 0 && which(p) {
 			unix.Kill(-p.pid, sig)
 		}
-	}
-}
-
-// beginStop stops the app: SIGTERM to every process group, level by level
-// (the types others wait for last), and to any orphan handed to procman.
-func (s *supervisor) beginStop(c cause) {
-	if s.stopping != nil {
-		return
-	}
-	s.stopping = &c
-	for _, p := range s.procs {
-		s.prober.forget(p)
-		if p.state == Running || p.state == Stopping {
-			p.why = appStop
-		}
-	}
-	s.level = s.maxLevel() + 1
-	s.nextLevel()
-}
-
-func (s *supervisor) maxLevel() int {
-	m := 0
-	for i, p := range s.procs {
-		if i == 0 || p.level > m {
-			m = p.level
-		}
-	}
-	return m
-}
-
-func (s *supervisor) minLevel() int {
-	m := 0
-	for i, p := range s.procs {
-		if i == 0 || p.level < m {
-			m = p.level
-		}
-	}
-	return m
-}
-
-// nextLevel moves the stop on to the next level once every process of the
-// current one has exited. The last level's grace runs on until nothing is
-// left at all, as grandchildren and orphans may outlive its processes.
-func (s *supervisor) nextLevel() {
-	if s.stopping == nil || s.killed {
-		return
-	}
-	for {
-		if s.grace != nil {
-			if s.level == s.minLevel() || s.levelRunning(s.level) {
-				return
-			}
-			s.grace.Stop()
-			s.grace = nil
-			s.rescan.Stop()
-		}
-		if s.level <= s.minLevel() {
-			return
-		}
-		s.level--
-		s.termLevel()
-	}
-}
-
-func (s *supervisor) levelRunning(level int) bool {
-	for _, p := range s.procs {
-		if p.level == level && (p.state == Running || p.state == Stopping) {
-			return true
-		}
-	}
-	return false
-}
-
-// termLevel sends SIGTERM to the current level and starts its grace.
-func (s *supervisor) termLevel() {
-	level := s.level
-	inLevel := func(p *proc) bool { return p.level == level }
-	running := false
-	for _, p := range s.procs {
-		if inLevel(p) && p.state == Running {
-			p.state = Stopping
-			running = true
-		}
-	}
-	if running {
-		s.event("stopping", "sending SIGTERM to all processes")
-	}
-	s.signalGroups(syscall.SIGTERM, inLevel)
-	if level == s.minLevel() {
-		s.signalOrphans(syscall.SIGTERM)
-	}
-	s.awaitNone()
-	s.grace = time.NewTimer(s.cfg.Grace)
-	s.rescan = time.NewTicker(rescanEvery)
-}
-
-// killLevel ends the current level's grace: SIGKILL to what is left of it.
-func (s *supervisor) killLevel() {
-	s.grace = nil
-	s.rescan.Stop()
-	if s.level == s.minLevel() {
-		s.killAll()
-		return
-	}
-	level := s.level
-	s.event("kill", "sending SIGKILL to the processes still running")
-	s.signalGroups(syscall.SIGKILL, func(p *proc) bool { return p.level == level })
-	s.awaitNone()
-	s.level--
-	s.termLevel()
-}
-
-// awaitNone forgets that no child was left: a signal was just sent, and
-// only a reaper pass that starts after this may say so again.
-func (s *supervisor) awaitNone() {
-	s.noneLeft = false
-	s.since = s.reaper.passes.Load()
-	s.reaper.poke()
-}
-
-// killAll sends SIGKILL to every process group and every orphan.
-func (s *supervisor) killAll() {
-	if s.killed {
-		return
-	}
-	s.killed = true
-	if s.grace != nil {
-		s.grace.Stop()
-		s.grace = nil
-		s.rescan.Stop()
-	}
-	s.event("kill", "sending SIGKILL to all processes")
-	s.signalGroups(syscall.SIGKILL, s.all)
-	s.signalOrphans(syscall.SIGKILL)
-	s.awaitNone()
-}
-
-// signalOrphans reaches processes that left their group (a daemon that
-// called setsid): procman's children, being their subreaper, or as PID 1
-// everything in the namespace. Members of a Procfile process's group are
-// skipped: the group signal reached them, and a second SIGTERM means "stop
-// now" to many programs (procman among them). As PID 1, SIGKILL, and
-// SIGTERM when /proc is not the namespace's own, go to kill(-1), which
-// reaches the whole namespace and nothing outside it.
-func (s *supervisor) signalOrphans(sig syscall.Signal) {
-	if s.isInit && (sig != syscall.SIGTERM || !ownProc()) {
-		if sig != syscall.SIGTERM || !s.termed[-1] {
-			unix.Kill(-1, sig)
-		}
-		s.termed[-1] = true
-		return
-	}
-	groups := make(map[int]bool)
-	for _, p := range s.procs {
-		if p.gen > 0 {
-			groups[p.pid] = true
-		}
-	}
-	// Groups of earlier runs of restarted processes, whose members
-	// outlived their leaders.
-	for pg := range s.groups {
-		if !groups[pg] && (sig != syscall.SIGTERM || !s.termed[-pg]) {
-			s.termed[-pg] = true
-			unix.Kill(-pg, sig)
-		}
-	}
-	for _, pid := range strays(os.Getpid(), s.isInit, groups) {
-		if sig == syscall.SIGTERM && s.termed[pid] {
-			continue
-		}
-		s.termed[pid] = true
-		unix.Kill(pid, sig)
 	}
 }
 
