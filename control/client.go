@@ -68,10 +68,12 @@ func Call(path string, req Request, timeout time.Duration) (Response, error) {
 	return resp, nil
 }
 
-// dial connects to path. A full backlog (EAGAIN: the server is busy with
-// other clients) is waited out until end, as a TCP connect would be: the
-// kernel does not wait for room on a non-blocking unix socket, and a
-// blocking connect would hold a thread and ignore end.
+// dial connects to path. A full backlog (EAGAIN on Linux: the server is
+// busy with other clients) is waited out until end, as a TCP connect would
+// be: the kernel does not wait for room on a non-blocking unix socket, and
+// a blocking connect would hold a thread and ignore end. macOS and FreeBSD
+// refuse a connect to a full backlog (ECONNREFUSED), which cannot be told
+// from a socket nothing listens on.
 func dial(path string, end time.Time) (*os.File, error) {
 	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
 		fd, err := connect(path)
@@ -92,7 +94,7 @@ func dial(path string, end time.Time) (*os.File, error) {
 // Its error says which call failed, as package net's did ("connect:
 // connection refused"), and wraps the errno.
 func connect(path string) (int, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := socket()
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}

@@ -16,9 +16,9 @@ import (
 // SocketName is the control socket's file name in the root directory.
 const SocketName = ".procman.sock"
 
-// maxPath is the longest path a unix socket address holds on Linux: 108
-// bytes of sun_path, less the terminating NUL.
-const maxPath = 107
+// maxPath is the longest path a unix socket address holds: sun_path (108
+// bytes on Linux, 104 on macOS and FreeBSD) less the terminating NUL.
+const maxPath = len(unix.RawSockaddrUnix{}.Path) - 1
 
 // DefaultPath returns where the procman running in root (an absolute
 // directory) listens when neither --socket nor PROCMAN_SOCKET says:

@@ -151,7 +151,10 @@ func clearStale(path string) error {
 		unix.Close(fd)
 		return &InUseError{Path: path}
 	case errors.Is(err, syscall.EAGAIN):
-		return &InUseError{Path: path} // alive, with a full backlog
+		// Alive, with a full backlog. macOS and FreeBSD refuse that
+		// with ECONNREFUSED instead, which looks stale: a procman
+		// there must be flooded past its backlog to lose its socket.
+		return &InUseError{Path: path}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove stale control socket: %w", err)
@@ -166,55 +169,45 @@ func clearStale(path string) error {
 // poller: a goroutine waiting to accept parks instead of holding a thread,
 // and closing the file wakes it.
 func bindPrivate(path string) (*os.File, fileID, error) {
-	var id fileID
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := socket()
 	if err != nil {
-		return nil, id, fmt.Errorf("control socket: %w", err)
+		return nil, fileID{}, fmt.Errorf("control socket: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), path)
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-		}
-	}()
-	// Linux creates the socket file with the mode of the socket's inode,
-	// less the umask. Setting that mode first means the file never exists
-	// with a wider one, without touching the process-wide umask (which
-	// other goroutines' files and children would see).
-	if err := unix.Fchmod(fd, 0o600); err != nil {
-		return nil, id, fmt.Errorf("control socket: %w", err)
+	id, err := bindListen(fd, path)
+	if err != nil {
+		f.Close()
+		return nil, fileID{}, err
 	}
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
-		if errors.Is(err, unix.EADDRINUSE) {
-			return nil, id, &InUseError{Path: path}
-		}
-		return nil, id, fmt.Errorf("control socket %s: %w", path, err)
+	return f, id, nil
+}
+
+// bindError is the error for a socket that cannot be bound at path: an
+// *InUseError if a file is there already.
+func bindError(path string, err error) error {
+	if errors.Is(err, unix.EADDRINUSE) || errors.Is(err, unix.EEXIST) {
+		return &InUseError{Path: path}
 	}
-	fail := func(err error) (*os.File, fileID, error) {
-		os.Remove(path)
-		return nil, id, fmt.Errorf("control socket %s: %w", path, err)
-	}
+	return fmt.Errorf("control socket %s: %w", path, err)
+}
+
+// listen asks for the system's maximum backlog, as the net package does:
+// on Linux a connect to a unix socket whose backlog is full fails at once
+// (EAGAIN) instead of waiting, and the server serves only maxConns at a
+// time.
+func listen(fd int) error {
+	return unix.Listen(fd, 4096)
+}
+
+// lstatID returns the identity of the file at path and its permission
+// bits.
+func lstatID(path string) (fileID, uint32, error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(path, &st); err != nil {
-		return fail(err)
+		return fileID{}, 0, err
 	}
-	id = fileID{dev: st.Dev, ino: st.Ino}
-	if st.Mode&0o077 != 0 {
-		// A kernel that ignored the fchmod: nobody can have connected
-		// yet, as nothing listens.
-		if err := os.Chmod(path, 0o600); err != nil {
-			return fail(err)
-		}
-	}
-	// A connect to a unix socket whose backlog is full fails at once
-	// (EAGAIN) instead of waiting: ask for the system's maximum, as the
-	// net package does, since the server serves only maxConns at a time.
-	if err := unix.Listen(fd, 4096); err != nil {
-		return fail(err)
-	}
-	ok = true
-	return f, id, nil
+	// The fields' types differ between systems (macOS: an int32 Dev).
+	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}, uint32(st.Mode) & 0o777, nil
 }
 
 // Path returns the socket's path.
@@ -277,10 +270,11 @@ func (s *Server) Serve() error {
 // the listener ends the wait with an error.
 func (s *Server) accept() (*os.File, error) {
 	var nfd int
+	var op string
 	var err error
 	if rerr := s.raw.Read(func(fd uintptr) bool {
 		for {
-			nfd, _, err = unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			nfd, op, err = accept(int(fd))
 			// A client that gave up while queued is no reason to
 			// wake Serve: take the next one.
 			if err != unix.EINTR && err != unix.ECONNABORTED {
@@ -291,7 +285,7 @@ func (s *Server) accept() (*os.File, error) {
 		return nil, rerr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("accept unix %s: %w", s.path, os.NewSyscallError("accept4", err))
+		return nil, fmt.Errorf("accept unix %s: %w", s.path, os.NewSyscallError(op, err))
 	}
 	return os.NewFile(uintptr(nfd), s.path), nil
 }
@@ -346,11 +340,11 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) remove() error {
-	var st unix.Stat_t
-	if err := unix.Lstat(s.path, &st); err != nil {
+	id, _, err := lstatID(s.path)
+	if err != nil {
 		return nil // gone already
 	}
-	if (fileID{dev: st.Dev, ino: st.Ino}) != s.id {
+	if id != s.id {
 		return nil // not ours any more
 	}
 	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -396,23 +390,25 @@ func (s *Server) respond(c *os.File) Response {
 
 // checkPeer refuses a client of another user. The socket's mode already
 // keeps them out; this holds even if the file's mode or directory were
-// changed behind procman's back. Root is let in: it could anyway.
+// changed behind procman's back. Root is let in: it could anyway. The
+// kernel vouches for the client's user: SO_PEERCRED on Linux,
+// LOCAL_PEERCRED on macOS and FreeBSD.
 func (s *Server) checkPeer(c *os.File) error {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return err
 	}
-	var cred *unix.Ucred
+	var uid int
 	var credErr error
 	if err := raw.Control(func(fd uintptr) {
-		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		uid, credErr = peerUID(int(fd))
 	}); err != nil {
 		return err
 	}
 	if credErr != nil {
 		return fmt.Errorf("peer credentials: %w", credErr)
 	}
-	if int(cred.Uid) != s.uid && cred.Uid != 0 {
+	if uid != s.uid && uid != 0 {
 		return errors.New("permission denied: this procman answers only its own user")
 	}
 	return nil

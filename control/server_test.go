@@ -375,6 +375,75 @@ func TestListenMode(t *testing.T) {
 	if info.Mode().Type() != os.ModeSocket || info.Mode().Perm() != 0o600 {
 		t.Errorf("want a socket with mode 0600, have %v", info.Mode())
 	}
+	if names := dirNames(t, filepath.Dir(path)); len(names) != 1 || names[0] != SocketName {
+		t.Errorf("want only %s in the directory, have %q", SocketName, names)
+	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// A file that appears at path after the check for a stale socket is left
+// alone, and so is the directory.
+func TestBindKeepsExistingFile(t *testing.T) {
+	path := sockPath(t)
+	if err := os.WriteFile(path, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := bindPrivate(path)
+	var inUse *InUseError
+	if !errors.As(err, &inUse) || inUse.Path != path {
+		t.Errorf("want an *InUseError, have %v", err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != "mine" {
+		t.Errorf("the file was touched")
+	}
+	if names := dirNames(t, filepath.Dir(path)); len(names) != 1 {
+		t.Errorf("want only the file in the directory, have %q", names)
+	}
+}
+
+// The kernel names this user as the peer at both ends of a connection.
+func TestPeerUID(t *testing.T) {
+	path := sockPath(t)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := l.AcceptUnix()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	for _, c := range []*net.UnixConn{server, client} {
+		raw, err := c.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, credErr := -1, error(nil)
+		if err := raw.Control(func(fd uintptr) { uid, credErr = peerUID(int(fd)) }); err != nil {
+			t.Fatal(err)
+		}
+		if credErr != nil || uid != os.Geteuid() {
+			t.Errorf("peerUID: want %d, have %d, %v", os.Geteuid(), uid, credErr)
+		}
+	}
 }
 
 func TestListenLive(t *testing.T) {
@@ -632,104 +701,6 @@ func TestCloseEndsIdleServe(t *testing.T) {
 	}
 	if _, err := Call(path, Request{V: 1, Op: "ps"}, deadline); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("after Close: want ErrNotRunning, have %v", err)
-	}
-}
-
-// fullListener listens at path with the smallest backlog and fills it, as
-// a procman too busy to accept would; it accepts only if the test does.
-func fullListener(t *testing.T, path string) (fd int) {
-	t.Helper()
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		unix.Shutdown(fd, unix.SHUT_RDWR) // wakes an accept: closing does not
-		unix.Close(fd)
-	})
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	for n := 0; ; n++ {
-		c, err := connect(path)
-		if errors.Is(err, syscall.EAGAIN) {
-			return fd
-		}
-		if err != nil || n > 100 {
-			t.Fatalf("filling the backlog: %d connections, then %v", n, err)
-		}
-		t.Cleanup(func() { unix.Close(c) })
-	}
-}
-
-// A full backlog means a live procman: Listen leaves it alone, and a
-// client waits for room until its deadline, then says why it failed.
-func TestFullBacklog(t *testing.T) {
-	path := sockPath(t)
-	fullListener(t, path)
-	var inUse *InUseError
-	if _, err := Listen(path); !errors.As(err, &inUse) {
-		t.Errorf("Listen: want an *InUseError, have %v", err)
-	}
-	const timeout = 300 * time.Millisecond
-	start := time.Now()
-	_, err := Call(path, Request{V: 1, Op: "ps"}, timeout)
-	if took := time.Since(start); took < timeout {
-		t.Errorf("Call gave up after %v, before its deadline", took)
-	}
-	if want := "control socket " + path + ": connect: resource temporarily unavailable"; err == nil || err.Error() != want {
-		t.Errorf("want %q, have %v", want, err)
-	}
-	if !errors.Is(err, syscall.EAGAIN) || errors.Is(err, ErrNotRunning) {
-		t.Errorf("want an error wrapping EAGAIN, have %#v", err)
-	}
-}
-
-// A client that finds the backlog full is answered once the server makes
-// room.
-func TestCallWaitsForRoom(t *testing.T) {
-	path := sockPath(t)
-	ln := fullListener(t, path)
-	type result struct {
-		resp Response
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		resp, err := Call(path, Request{V: 1, Op: "ps"}, deadline)
-		done <- result{resp, err}
-	}()
-	// Make room by taking the filler off the queue, then answer the
-	// client. It most likely found the queue full before; either way,
-	// it must get its answer.
-	go func() {
-		for i := 0; ; i++ {
-			nfd, _, err := unix.Accept(ln)
-			if err != nil {
-				return
-			}
-			c := os.NewFile(uintptr(nfd), "conn")
-			if i == 0 {
-				c.Close()
-				continue
-			}
-			c.SetDeadline(time.Now().Add(deadline))
-			bufio.NewReader(c).ReadBytes('\n')
-			io.WriteString(c, `{"v":1,"ok":true,"instances":[{"label":"web.1","state":"running"}]}`+"\n")
-			c.Close()
-			return
-		}
-	}()
-	select {
-	case r := <-done:
-		if r.err != nil || len(r.resp.Instances) != 1 || r.resp.Instances[0].Label != "web.1" {
-			t.Errorf("Call: %+v, %v", r.resp, r.err)
-		}
-	case <-time.After(2 * deadline):
-		t.Fatal("Call did not return")
 	}
 }
 
