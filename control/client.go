@@ -43,11 +43,14 @@ func Call(path string, req Request, timeout time.Duration) (Response, error) {
 	}
 	defer c.Close()
 	c.SetDeadline(end)
-	if _, err := c.Write(append(line, '\n')); err != nil {
-		return resp, fmt.Errorf("send request: %w", plainErr(err))
-	}
+	// A server that refuses a client before reading its request (one of
+	// another user) answers and closes at once, which can fail the send:
+	// its reply is still there to read, and says why.
+	_, sendErr := c.Write(append(line, '\n'))
 	data, err := bufio.NewReader(io.LimitReader(c, maxResponse)).ReadBytes('\n')
 	switch {
+	case sendErr != nil && err != nil:
+		return resp, fmt.Errorf("send request: %w", plainErr(sendErr))
 	case errors.Is(err, io.EOF) && len(data) == 0:
 		return resp, errors.New("procman closed the connection without answering")
 	case err != nil && !errors.Is(err, io.EOF):

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -444,6 +445,65 @@ func TestPeerUID(t *testing.T) {
 			t.Errorf("peerUID: want %d, have %d, %v", os.Geteuid(), uid, credErr)
 		}
 	}
+}
+
+// A client of another user is refused even when the socket's mode and
+// directory would let it in, and the supervisor never sees its request.
+// Only root can run one: the test binary, copied where that user can run
+// it, as TestHelperCall.
+func TestServeRefusesOtherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a client as another user")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(filepath.Dir(sockPath(t)), "control.test")
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, f := serveFake(t)
+	for _, p := range []string{filepath.Dir(bin), filepath.Dir(s.Path())} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(s.Path(), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestHelperCall$")
+	cmd.Env = append(os.Environ(), "PROCMAN_TEST_CALL="+s.Path())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot run a client as user 65534 here: %v", err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v\n%s", err, out.String())
+	}
+	if want := "call: permission denied: this procman answers only its own user\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("want %q, have %q", want, out.String())
+	}
+	if n := f.count(); n != 0 {
+		t.Errorf("the supervisor saw %d requests", n)
+	}
+}
+
+// TestHelperCall is not a test: TestServeRefusesOtherUser runs it as
+// another user to call the socket at $PROCMAN_TEST_CALL.
+func TestHelperCall(t *testing.T) {
+	path := os.Getenv("PROCMAN_TEST_CALL")
+	if path == "" {
+		return
+	}
+	_, err := Call(path, Request{V: 1, Op: "ps"}, deadline)
+	fmt.Printf("call: %v\n", err)
 }
 
 func TestListenLive(t *testing.T) {
