@@ -76,7 +76,7 @@ func startGuardian(r *reaper, grace time.Duration) (g *guardian, err error) {
 	defer null.Close()
 	ticks := int(math.Ceil(grace.Seconds() * 10))
 	pid, err := r.start(spawn{
-		argv:  []string{"/bin/sh", "-c", guardianScript, guardianWord, strconv.Itoa(os.Getpid()), strconv.Itoa(ticks)},
+		argv:  []string{"/bin/sh", "-c", compact(guardianScript), guardianWord, strconv.Itoa(os.Getpid()), strconv.Itoa(ticks)},
 		env:   []string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin"},
 		dir:   "/",
 		files: []*os.File{null, ackW, null, ctlR},
@@ -100,6 +100,19 @@ func startGuardian(r *reaper, grace time.Duration) (g *guardian, err error) {
 		}
 	}
 	return &guardian{ctl: ctlW, ack: ackR}, nil
+}
+
+// compact drops a shell script's comment lines and indentation, so that
+// the guardian's command line in ps is short.
+func compact(script string) string {
+	var b strings.Builder
+	for line := range strings.Lines(script) {
+		line = strings.TrimLeft(line, " \t")
+		if line != "\n" && !strings.HasPrefix(line, "#") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 // add tells the guardian about newly started process groups.
