@@ -122,6 +122,11 @@ func ParseRequest(line []byte) (Request, error) {
 	if fields == nil {
 		return req, errors.New("request must be a JSON object")
 	}
+	// A map keeps the last of two equal keys: {"op":"ps","op":"quit"}
+	// would quit while a front end that read the first op saw ps.
+	if key, ok := duplicateKey(line); ok {
+		return req, fmt.Errorf("field %s appears twice", quote(key))
+	}
 	for key, raw := range fields {
 		var err error
 		switch key {
@@ -144,6 +149,49 @@ func ParseRequest(line []byte) (Request, error) {
 		return req, errors.New(`no protocol version: send "v":1`)
 	}
 	return req, req.Validate()
+}
+
+// duplicateKey finds a key that appears twice in the object data (valid
+// JSON, as decodeOne has checked), at its top level or in its "counts".
+func duplicateKey(data []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	return objectDuplicate(dec, true)
+}
+
+// objectDuplicate reads one object from dec and reports its first
+// repeated key; with counts set, it also looks inside the value of a
+// "counts" key.
+func objectDuplicate(dec *json.Decoder, counts bool) (string, bool) {
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	seen := make(map[string]bool)
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		key, _ := t.(string)
+		if seen[key] {
+			return key, true
+		}
+		seen[key] = true
+		if counts && key == "counts" {
+			var raw json.RawMessage
+			if dec.Decode(&raw) != nil {
+				return "", false
+			}
+			if k, dup := objectDuplicate(json.NewDecoder(bytes.NewReader(raw)), false); dup {
+				return "counts." + k, true
+			}
+			continue
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // decodeOne decodes exactly one JSON value, as json.Unmarshal does, but

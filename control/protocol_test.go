@@ -26,6 +26,12 @@ var requestTests = []struct {
 	{name: "scale at the limit", line: `{"v":1,"op":"scale","counts":{"web":1000}}`,
 		want: Request{V: 1, Op: "scale", Counts: map[string]int{"web": 1000}}},
 
+	{name: "op twice: the last would win", line: `{"v":1,"op":"ps","op":"quit"}`, err: `field "op" appears twice`},
+	{name: "v twice", line: `{"v":1,"v":1,"op":"ps"}`, err: `field "v" appears twice`},
+	{name: "a count twice", line: `{"v":1,"op":"scale","counts":{"web":1,"web":50}}`, err: `field "counts.web" appears twice`},
+	{name: "case-folded key", line: `{"v":1,"op":"ps","OP":"quit"}`, err: `unknown field "OP"`},
+	{name: "case-folded key alone", line: `{"v":1,"Op":"quit"}`, err: `unknown field "Op"`},
+
 	{name: "empty", line: "", err: "empty request"},
 	{name: "blank", line: " \n", err: "empty request"},
 	{name: "not JSON", line: "ps", err: "malformed JSON"},
