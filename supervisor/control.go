@@ -208,6 +208,23 @@ func (s *supervisor) scale(counts map[string]int) ([]Status, error) {
 			s.cfg.Log.Widen(len(p.Label))
 		}
 	}
+	// Start the new ones before stopping any: a start that fails (out of
+	// file descriptors or processes) takes back what it added, and the
+	// formation stays as it was.
+	for _, p := range added {
+		s.insert(p)
+	}
+	if err := s.startDue(); err != nil {
+		for _, p := range added {
+			if p.gen > 0 {
+				s.stopOne(p, scaledDown)
+			} else {
+				s.remove(p)
+			}
+		}
+		s.event("scale", fmt.Sprintf("scale failed, the formation is unchanged: %v", err))
+		return nil, fmt.Errorf("%w; the formation is unchanged", err)
+	}
 	var touched []*proc
 	for _, name := range names {
 		have := s.instances(name)
@@ -215,12 +232,6 @@ func (s *supervisor) scale(counts map[string]int) ([]Status, error) {
 			s.stopOne(have[i], scaledDown)
 			touched = append(touched, have[i])
 		}
-	}
-	for _, p := range added {
-		s.insert(p)
-	}
-	if err := s.startDue(); err != nil {
-		return nil, err
 	}
 	return s.table(append(touched, added...)), nil
 }

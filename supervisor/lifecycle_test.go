@@ -279,3 +279,33 @@ func TestStateMachineIsComplete(t *testing.T) {
 		t.Errorf("%d state names for %d states", len(stateNames), Stopped+1)
 	}
 }
+
+// A scale that cannot start every new instance takes back the ones it
+// started, leaves none pending, and says so on procman's stream as well
+// as to the client.
+func TestFailedScaleLeavesTheFormationAsItWas(t *testing.T) {
+	h := startWith(t, 5*time.Second, func(c *Config) {
+		c.NewProcess = func(name string, num int) (Process, error) {
+			label := name + "." + strconv.Itoa(num)
+			env := append(os.Environ(), "PS="+label)
+			if num == 3 {
+				env = append(env, "BROKEN=a\x00b") // exec refuses a NUL in the environment
+			}
+			return Process{Name: name, Label: label, Command: "exec sleep 100", Env: env}, nil
+		}
+	}, "exec sleep 100")
+	h.waitState("a.1", "running")
+	r := h.ask(Request{Op: "scale", Counts: map[string]int{"a": 3}})
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "the formation is unchanged") {
+		t.Fatalf("scale a=3: want an error saying the formation is unchanged, have %v", r.Err)
+	}
+	h.waitOutput("scale failed, the formation is unchanged")
+	h.waitFor("a.2 taken back", func() bool {
+		ins := h.ask(Request{Op: "ps"}).Instances
+		return len(ins) == 1 && ins[0].Label == "a.1" && ins[0].State == "running"
+	})
+	h.ask(Request{Op: "quit"})
+	if code := h.wait(); code != 143 {
+		t.Errorf("exit status: want 143, have %d", code)
+	}
+}

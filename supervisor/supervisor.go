@@ -219,8 +219,9 @@ type supervisor struct {
 	wake   chan func() // work for the owner from timers and probes
 	quit   chan struct{}
 
-	released bool  // the release phase is over (or there is none)
-	stop     *stop // the app's stop, once it has begun
+	released bool        // the release phase is over (or there is none)
+	stop     *stop       // the app's stop, once it has begun
+	held     []os.Signal // signals taken during a start, not yet acted on
 	isInit   bool
 	// suspended: SIGTSTP stopped the app, and a SIGCONT resumes it.
 	suspended bool
@@ -376,7 +377,7 @@ func (s *supervisor) run() (int, error) {
 // without a port is ready once started, which may let others start: hence
 // the passes until nothing more starts.
 func (s *supervisor) startDue() error {
-	for {
+	for !s.interrupted() {
 		var due []*proc
 		for _, p := range s.procs {
 			if s.isDue(p) {
@@ -397,6 +398,7 @@ func (s *supervisor) startDue() error {
 			return nil
 		}
 	}
+	return nil
 }
 
 // isDue reports whether p's turn to start has come.
@@ -456,6 +458,13 @@ func (s *supervisor) depsReady(name string) bool {
 func (s *supervisor) loop() int {
 	broken := s.cfg.Log.Broken()
 	for {
+		for len(s.held) > 0 {
+			sig := s.held[0]
+			s.held = s.held[1:]
+			if sig, ok := sig.(syscall.Signal); ok {
+				s.signal(sig)
+			}
+		}
 		if s.stop != nil && s.finished() {
 			return s.stop.code
 		}
@@ -516,9 +525,37 @@ type launch struct {
 	spawn  spawn
 }
 
-// startAll starts ps, all forked in one hand-over to the fork thread. If
-// one cannot start, the others still do and its error is returned.
+// startAll starts ps, in batches of startBatch, each forked in one
+// hand-over to the forker. If one cannot start, the others still do and
+// its error is returned. A stop signal that arrives meanwhile ends the
+// start before the next batch: a process with side effects at start is
+// not started after the user said stop. The rest stay pending.
 func (s *supervisor) startAll(ps []*proc) error {
+	// Whatever listens on a process's PORT before it starts is another
+	// program's (or an earlier run's that lingers).
+	var before listeners
+	for _, p := range ps {
+		if p.Port != 0 {
+			before, _ = listeningPorts()
+			break
+		}
+	}
+	var firstErr error
+	for lo := 0; lo < len(ps) && !s.interrupted(); lo += startBatch {
+		err := s.startBatch(ps[lo:min(lo+startBatch, len(ps))], before)
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// startBatch bounds the processes forked at once: their pipes are open
+// while they wait, and signals are looked at between batches.
+const startBatch = 64
+
+// startBatch starts ps, forked in one hand-over to the forker.
+func (s *supervisor) startBatch(ps []*proc, before listeners) error {
 	var firstErr error
 	launches := make([]launch, 0, len(ps))
 	spawns := make([]spawn, 0, len(ps))
@@ -530,15 +567,6 @@ func (s *supervisor) startAll(ps []*proc) error {
 		}
 		launches = append(launches, l)
 		spawns = append(spawns, l.spawn)
-	}
-	// Whatever listens on a process's PORT before it starts is another
-	// program's (or an earlier run's that lingers).
-	var before listeners
-	for _, l := range launches {
-		if l.p.Port != 0 {
-			before, _ = listeningPorts()
-			break
-		}
 	}
 	pids, errs := s.reaper.startAll(spawns)
 	var started []int
@@ -561,6 +589,22 @@ func (s *supervisor) startAll(ps []*proc) error {
 	}
 	s.guard.add(started)
 	return firstErr
+}
+
+// interrupted takes the signals that arrived while processes start, to be
+// acted on once the start is over, and reports whether one of them (or an
+// earlier cause) stops the app.
+func (s *supervisor) interrupted() bool {
+	for {
+		select {
+		case sig := <-s.cfg.Signals:
+			s.held = append(s.held, sig)
+		default:
+			return s.stop != nil || slices.ContainsFunc(s.held, func(sig os.Signal) bool {
+				return sig == syscall.SIGINT || sig == syscall.SIGTERM
+			})
+		}
+	}
 }
 
 // prepare opens p's output pipe (or pty) and says how to fork it.

@@ -355,3 +355,31 @@ func TestStartFailureIsAnError(t *testing.T) {
 		t.Errorf("want a start error, have %v", err)
 	}
 }
+
+// A stop signal that arrives while a large app starts ends the start:
+// processes not yet forked are never started. Here SIGTERM is waiting
+// before Run begins, so nothing at all may start.
+func TestStopSignalDuringStartStartsNoMore(t *testing.T) {
+	var commands []string
+	for range 300 {
+		commands = append(commands, "touch started.$PS; exec sleep 100")
+	}
+	h := startWith(t, 5*time.Second, func(c *Config) {
+		for i := range c.Processes {
+			c.Processes[i].Label = fmt.Sprintf("w.%d", i+1)
+			c.Processes[i].Env = append(os.Environ(), "PS="+c.Processes[i].Label)
+		}
+		sigs := make(chan os.Signal, 1)
+		sigs <- syscall.SIGTERM
+		c.Signals = sigs
+	}, commands...)
+	if code := h.wait(); code != 143 {
+		t.Errorf("exit status: want 143, have %d", code)
+	}
+	if n := strings.Count(h.out.String(), " started with pid "); n != 0 {
+		t.Errorf("%d processes started after SIGTERM", n)
+	}
+	if files, _ := filepath.Glob(h.path("started.*")); len(files) != 0 {
+		t.Errorf("%d processes ran after SIGTERM", len(files))
+	}
+}
