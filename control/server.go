@@ -117,21 +117,39 @@ func Listen(path string) (*Server, error) {
 // lockDir takes an exclusive flock on dir and returns its release. The lock
 // is advisory and taken only by procmans about to create a socket there, for
 // the few system calls that check for a live one and replace a stale one.
-// A directory that cannot be opened (no read permission) goes unlocked:
-// the bind below still refuses to replace an existing file.
+// Anyone who can read dir can take the same lock, so it is never waited for
+// longer than lockWait: after that procman goes on without it, which only
+// leaves the replacing of a stale socket unguarded (the bind still refuses
+// to replace an existing file). A directory that cannot be opened (no read
+// permission) goes unlocked too.
 func lockDir(dir string) (unlock func()) {
 	f, err := os.Open(dir)
 	if err != nil {
 		return func() {}
 	}
+	end := time.Now().Add(lockWait)
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil || (err != unix.EINTR && err != unix.EWOULDBLOCK) || time.Now().After(end) {
 			break
 		}
+		// flock has no timeout: a holder is another procman for a few
+		// system calls, or someone else for as long as they like.
+		time.Sleep(lockPoll)
+	}
+	if err != nil {
+		f.Close()
+		return func() {}
 	}
 	return func() { f.Close() } // closing releases the lock
 }
+
+// lockWait bounds the wait for lockDir's lock; lockPoll is how often it
+// tries again meanwhile.
+const (
+	lockWait = 2 * time.Second
+	lockPoll = 10 * time.Millisecond
+)
 
 // clearStale removes a socket at path that nothing accepts on.
 func clearStale(path string) error {

@@ -805,3 +805,33 @@ func serveAt(t *testing.T, path string) (s *Server, served chan error) {
 	go func() { served <- s.Serve() }()
 	return s, served
 }
+
+// Another user (anyone who can read the directory) holding a lock on it
+// delays Listen by at most lockWait: procman starts all the same.
+func TestListenDoesNotWaitForeverOnTheDirectoryLock(t *testing.T) {
+	dir := t.TempDir()
+	holder, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if err := unix.Flock(int(holder.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		s, err := Listen(filepath.Join(dir, SocketName))
+		if err == nil {
+			s.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Listen: %v", err)
+		}
+	case <-time.After(deadline):
+		t.Fatal("Listen still waits for a lock someone else holds")
+	}
+}
