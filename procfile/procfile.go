@@ -68,11 +68,15 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 //
 // A UTF-16 file, any other line, an empty command, a repeated name and a
 // file without entries are *ParseError values. An error reading r is
-// returned wrapped, prefixed with path.
+// returned wrapped, prefixed with path. Parse reads at most MaxSize bytes:
+// a longer input (a mistaken -f /dev/zero) is an error, ErrTooLarge.
 func Parse(r io.Reader, path string) (*Procfile, error) {
-	data, err := io.ReadAll(r)
+	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%s: %w", path, ErrTooLarge)
 	}
 	fail := func(line int, format string, args ...any) (*Procfile, error) {
 		return nil, &ParseError{Path: path, Line: line, Msg: fmt.Sprintf(format, args...)}
@@ -142,6 +146,14 @@ func Parse(r io.Reader, path string) (*Procfile, error) {
 	}
 	return p, nil
 }
+
+// MaxSize is the largest Procfile procman reads, in bytes. Real ones are a
+// few hundred bytes; the cap keeps a wrong -f (a device, a log file) from
+// taking the machine's memory.
+const MaxSize = 1 << 20
+
+// ErrTooLarge says that a file is larger than procman reads.
+var ErrTooLarge = errors.New("larger than 1 MiB; is this a Procfile?")
 
 // ParseFile opens and parses the Procfile at path. An error opening or
 // reading it reads "path: reason" (for example

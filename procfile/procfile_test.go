@@ -292,3 +292,26 @@ func TestParseFileErrors(t *testing.T) {
 		}
 	}
 }
+
+// procman check -f /dev/zero ends with an error instead of reading for ever.
+func TestParseFileOfEndlessInput(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero here")
+	}
+	_, err := ParseFile("/dev/zero")
+	if !errors.Is(err, ErrTooLarge) || err.Error() != "/dev/zero: larger than 1 MiB; is this a Procfile?" {
+		t.Errorf("want /dev/zero: larger than 1 MiB, have %v", err)
+	}
+}
+
+// A Procfile of exactly MaxSize bytes is read.
+func TestParseAtMaxSize(t *testing.T) {
+	line := "web: " + strings.Repeat("x", MaxSize-len("web: \n")) + "\n"
+	p, err := Parse(strings.NewReader(line), "Procfile")
+	if err != nil || len(p.Entries) != 1 {
+		t.Fatalf("a Procfile of %d bytes: %v", len(line), err)
+	}
+	if _, err := Parse(strings.NewReader(line+"\n"), "Procfile"); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("a Procfile of %d bytes: want ErrTooLarge, have %v", len(line)+1, err)
+	}
+}
