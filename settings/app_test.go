@@ -1,0 +1,191 @@
+package settings
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// The base port: -p, else $PORT in the real environment, else PORT from the
+// env files, else 5000.
+func TestReadPort(t *testing.T) {
+	tests := []struct {
+		name    string
+		flag    String
+		environ []string
+		vars    map[string]string
+		want    basePort
+		err     string
+	}{
+		{name: "default", want: basePort{5000, ""}},
+		{name: "env file", vars: map[string]string{"PORT": "8000"}, want: basePort{8000, "PORT from the env files"}},
+		{name: "real over env file", environ: []string{"PORT=7000"}, vars: map[string]string{"PORT": "8000"},
+			want: basePort{7000, "$PORT"}},
+		{name: "flag over all", flag: str("6000"), environ: []string{"PORT=7000"}, vars: map[string]string{"PORT": "8000"},
+			want: basePort{6000, `-p "6000"`}},
+		{name: "unset flag", flag: String{Value: "6000"}, want: basePort{5000, ""}},
+		{name: "empty $PORT is unset", environ: []string{"PORT="}, vars: map[string]string{"PORT": "8000"},
+			want: basePort{8000, "PORT from the env files"}},
+		{name: "last $PORT wins", environ: []string{"PORT=x", "PORT=7001"}, want: basePort{7001, "$PORT"}},
+		{name: "spaces", flag: str(" 6000 "), want: basePort{6000, `-p " 6000 "`}},
+		{name: "flag too large", flag: str("70000"), err: `-p "70000": port must be a whole number from 1 to 65535`},
+		{name: "flag zero", flag: str("0"), err: `-p "0": port must be a whole number from 1 to 65535`},
+		{name: "flag empty", flag: str(""), err: `-p "": port must be a whole number from 1 to 65535`},
+		{name: "bad $PORT", environ: []string{"PORT=x"}, err: "$PORT in the environment is not a whole number from 1 to 65535"},
+		{name: "bad env file PORT, never printed", vars: map[string]string{"PORT": "hunter2"},
+			err: "PORT in the env files is not a whole number from 1 to 65535"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			have, err := readPort(tt.flag, tt.environ, tt.vars)
+			checkErr(t, err, tt.err)
+			if have != tt.want {
+				t.Errorf("have %+v, want %+v", have, tt.want)
+			}
+		})
+	}
+}
+
+func TestReadTimeout(t *testing.T) {
+	tests := []struct {
+		flag String
+		want time.Duration
+		err  string
+	}{
+		{String{}, 5 * time.Second, ""},
+		{String{Value: "9"}, 5 * time.Second, ""}, // not set: the default
+		{str("5"), 5 * time.Second, ""},
+		{str("0"), 0, ""},
+		{str("0.25"), 250 * time.Millisecond, ""},
+		{str(" 2 "), 2 * time.Second, ""},
+		{str("-1"), 0, `-t "-1": timeout must not be negative`},
+		{str("x"), 0, `-t "x": timeout must be a number of seconds`},
+		{str("NaN"), 0, `-t "NaN": timeout must be a number of seconds`},
+		{str("Inf"), 0, `-t "Inf": timeout must be a number of seconds`},
+		{str("1e12"), 0, `-t "1e12": timeout is too large`},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.flag), func(t *testing.T) {
+			have, err := readTimeout(tt.flag)
+			checkErr(t, err, tt.err)
+			if have != tt.want {
+				t.Errorf("have %v, want %v", have, tt.want)
+			}
+		})
+	}
+}
+
+func TestSetVars(t *testing.T) {
+	have := setVars([]string{"PATH=/bin", "PORT=1", "PSX=a", "PS=x", "PORT=2"}, "PORT=5000", "PS=web.1")
+	want := []string{"PATH=/bin", "PSX=a", "PORT=5000", "PS=web.1"}
+	if !slices.Equal(have, want) {
+		t.Errorf("have %q, want %q", have, want)
+	}
+}
+
+const portsProcfile = "web: serve\nworker: work\nclock: tick\n"
+
+// Formation and ports as check reads them: -m's names are the Procfile's,
+// and every port is in range, the error naming where the base port came
+// from.
+func TestCheckFormationAndPorts(t *testing.T) {
+	tests := []struct {
+		name    string
+		flags   Flags
+		environ []string
+		err     string
+	}{
+		{name: "defaults"},
+		{name: "formation", flags: Flags{Formation: str("web=2,all=0"), Port: str("6000")}},
+		{name: "concurrency spaces", flags: Flags{Formation: str("web=2, worker=1")}},
+		{name: "bad count", flags: Flags{Formation: str("web=x")}, err: `-m "web=x": count "x" is not a whole number`},
+		{name: "negative count", flags: Flags{Formation: str("web=-1")}, err: `-m "web=-1": count "-1" is negative`},
+		{name: "unknown type", flags: Flags{Formation: str("nope=1,web=1,abc=0")},
+			err: `-m "nope=1,web=1,abc=0": unknown process type "abc" (Procfile has web, worker, clock)`},
+		{name: "unknown type before a bad port", flags: Flags{Formation: str("nope=1"), Port: str("65500")},
+			err: `-m "nope=1": unknown process type "nope" (Procfile has web, worker, clock)`},
+		{name: "port from -p", flags: Flags{Port: str("65400")},
+			err: `-p "65400": port 65600 for clock.1 is outside 1-65535`},
+		{name: "port from $PORT", environ: []string{"PORT=65500"},
+			err: `$PORT: port 65600 for worker.1 is outside 1-65535`},
+		{name: "a type that does not run has no port", flags: Flags{Port: str("65500"), Formation: str("web=1")}},
+		{name: "too many instances", flags: Flags{Port: str("65530"), Formation: str("web=7")},
+			err: `-p "65530": port 65536 for web.7 is outside 1-65535`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inDir(t, map[string]string{"Procfile": portsProcfile})
+			s, err := Load(tt.flags)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.Check(tt.environ)
+			checkErr(t, err, tt.err)
+		})
+	}
+}
+
+// Ports as start reads them: start NAME keeps the type's position, so its
+// port; NAME=N and -m set counts.
+func TestStartPorts(t *testing.T) {
+	tests := []struct {
+		name  string
+		flags Flags
+		args  []string
+		env   []string // the real environment
+		files map[string]string
+		want  []string // PS:PORT of each process
+		err   string
+	}{
+		{name: "default base", flags: Flags{Formation: str("web=2,worker=1,clock=0")},
+			want: []string{"web.1:5000", "web.2:5001", "worker.1:5100"}},
+		{name: "all", flags: Flags{Formation: str("all=2,web=1")},
+			want: []string{"web.1:5000", "worker.1:5100", "worker.2:5101", "clock.1:5200", "clock.2:5201"}},
+		{name: "selection keeps positions", args: []string{"worker=2"}, want: []string{"worker.1:5100", "worker.2:5101"}},
+		{name: "selection counts from -m, else 1", flags: Flags{Formation: str("web=2,worker=3")}, args: []string{"web", "clock"},
+			want: []string{"web.1:5000", "web.2:5001", "clock.1:5200"}},
+		{name: "-p over $PORT over the env files", flags: Flags{Port: str("6000"), Env: list("port.env")}, env: []string{"PORT=7000"},
+			args: []string{"web"}, want: []string{"web.1:6000"}},
+		{name: "$PORT over the env files", flags: Flags{Env: list("port.env")}, env: []string{"PORT=7000"},
+			args: []string{"web"}, want: []string{"web.1:7000"}},
+		{name: "the env files", flags: Flags{Env: list("port.env")}, args: []string{"web", "worker"},
+			want: []string{"web.1:8000", "worker.1:8100"}},
+		{name: "the default .env", files: map[string]string{".env": "PORT=9000\n"}, args: []string{"clock"},
+			want: []string{"clock.1:9200"}},
+		{name: "-m's other types are not checked for ports", flags: Flags{Formation: str("clock=1"), Port: str("65500")},
+			args: []string{"web"}, want: []string{"web.1:65500"}},
+		{name: "unknown name", args: []string{"wbe"}, err: `unknown process type "wbe" (Procfile has web, worker, clock)`},
+		{name: "bad count", args: []string{"web=x"}, err: `start web=x: count "x" is not a whole number`},
+		{name: "named twice", args: []string{"web", "web=2"}, err: `start web web=2: "web" given twice`},
+		{name: "port", flags: Flags{Port: str("65500")}, args: []string{"worker"},
+			err: `-p "65500": port 65600 for worker.1 is outside 1-65535`},
+		{name: "nothing", flags: Flags{Formation: str("all=0")},
+			err: "nothing to start: the formation runs no processes (Procfile has web, worker, clock)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := map[string]string{"Procfile": portsProcfile, "port.env": "PORT=8000\n"}
+			for k, v := range tt.files {
+				files[k] = v
+			}
+			inDir(t, files)
+			s, err := Load(tt.flags)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := s.Start(tt.env, tt.args)
+			checkErr(t, err, tt.err)
+			if err != nil {
+				return
+			}
+			var have []string
+			for _, p := range st.Config.Processes {
+				have = append(have, fmt.Sprintf("%s:%d", p.Label, p.Port))
+			}
+			if !slices.Equal(have, tt.want) {
+				t.Errorf("have %q, want %q", have, tt.want)
+			}
+		})
+	}
+}
