@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/procman/procman/settings"
 )
 
 func TestNormalizeArgs(t *testing.T) {
@@ -76,46 +76,6 @@ func TestUseColor(t *testing.T) {
 	}
 }
 
-func TestParseTimeout(t *testing.T) {
-	tests := []struct {
-		in   string
-		want time.Duration
-		err  string
-	}{
-		{"5", 5 * time.Second, ""},
-		{"0", 0, ""},
-		{"0.25", 250 * time.Millisecond, ""},
-		{" 2 ", 2 * time.Second, ""},
-		{"-1", 0, `-t "-1": timeout must not be negative`},
-		{"x", 0, `-t "x": timeout must be a number of seconds`},
-		{"NaN", 0, `-t "NaN": timeout must be a number of seconds`},
-		{"Inf", 0, `-t "Inf": timeout must be a number of seconds`},
-		{"1e12", 0, `-t "1e12": timeout is too large`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			have, err := parseTimeout(tt.in)
-			if tt.err != "" {
-				if err == nil || err.Error() != tt.err {
-					t.Fatalf("error: have %v, want %q", err, tt.err)
-				}
-				return
-			}
-			if err != nil || have != tt.want {
-				t.Errorf("have %v, %v; want %v", have, err, tt.want)
-			}
-		})
-	}
-}
-
-func TestSetVars(t *testing.T) {
-	have := setVars([]string{"PATH=/bin", "PORT=1", "PSX=a", "PS=x", "PORT=2"}, "PORT=5000", "PS=web.1")
-	want := []string{"PATH=/bin", "PSX=a", "PORT=5000", "PS=web.1"}
-	if !slices.Equal(have, want) {
-		t.Errorf("have %q, want %q", have, want)
-	}
-}
-
 func TestExitCode(t *testing.T) {
 	tests := []struct {
 		err  error
@@ -129,6 +89,8 @@ func TestExitCode(t *testing.T) {
 		{usageErrorf("bad"), 2},
 		{errors.New("from urfave/cli"), 2},
 		{fmt.Errorf("wrapped: %w", exitStatus(130)), 130},
+		{settled(&settings.InputError{Err: errors.New("bad")}), 2},
+		{settled(errors.New("root directory: getwd failed")), 1},
 	}
 	for _, tt := range tests {
 		if have := exitCode(tt.err); have != tt.want {

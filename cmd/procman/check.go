@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
+	"github.com/procman/procman/settings"
 	"github.com/urfave/cli/v2"
 )
 
@@ -16,20 +18,13 @@ func checkCommand() *cli.Command {
 			if c.Args().Present() {
 				return usageErrorf("check: unexpected argument %q", c.Args().First())
 			}
-			conf, err := loadConfig(c)
+			s, err := settings.Load(readFlags(c))
 			if err != nil {
-				return err
+				return settled(err)
 			}
-			a, err := readApp(c)
+			pf, err := s.Check(os.Environ())
 			if err != nil {
-				return err
-			}
-			pf := a.pf
-			if _, _, err := readPolicy(c, conf, pf); err != nil {
-				return err
-			}
-			if _, err := a.instances(); err != nil {
-				return err
+				return settled(err)
 			}
 			w := c.App.Writer
 			fmt.Fprintf(w, "valid procfile detected (%s)\n", strings.Join(pf.Names(), ", "))

@@ -11,7 +11,7 @@ import (
 
 	"github.com/procman/procman/control"
 	"github.com/procman/procman/procfile"
-	"github.com/procman/procman/supervisor"
+	"github.com/procman/procman/settings"
 	"github.com/urfave/cli/v2"
 )
 
@@ -30,14 +30,15 @@ func socketFlag() cli.Flag {
 }
 
 // socketPath finds the control socket of the procman that runs in root,
-// as start and the control commands all do: --socket or PROCMAN_SOCKET,
-// else control.DefaultPath. private says that the path is in procman's
-// private directory, which start must create.
-func socketPath(c *cli.Context, root string) (path string, private bool, err error) {
-	if p := c.String("socket"); p != "" {
-		abs, err := filepath.Abs(p)
+// as start and the control commands all do: socket (from --socket,
+// PROCMAN_SOCKET or .procman) if set, else control.DefaultPath. private
+// says that the path is in procman's private directory, which start must
+// create.
+func socketPath(socket, root string) (path string, private bool, err error) {
+	if socket != "" {
+		abs, err := filepath.Abs(socket)
 		if err != nil {
-			return "", false, &failure{err: fmt.Errorf("--socket %q: %w", p, err)}
+			return "", false, &failure{err: fmt.Errorf("--socket %q: %w", socket, err)}
 		}
 		return abs, false, nil
 	}
@@ -54,8 +55,8 @@ func socketPath(c *cli.Context, root string) (path string, private bool, err err
 // Requests to supervisor.Run and closes the server when Run returns, which
 // removes the socket. Another procman listening there is an error, and
 // nothing must start then.
-func listenControl(c *cli.Context, root string) (*control.Server, error) {
-	path, private, err := socketPath(c, root)
+func listenControl(socket, root string) (*control.Server, error) {
+	path, private, err := socketPath(socket, root)
 	if err != nil {
 		return nil, err
 	}
@@ -78,26 +79,6 @@ func listenControl(c *cli.Context, root string) (*control.Server, error) {
 	return srv, nil
 }
 
-// scaler returns the supervisor's NewProcess for `procman scale`: instance
-// num of a type gets its port by the usual rule (procfile.Instances) and is
-// made into a process by build, the function start made the first ones
-// with.
-func scaler(pf *procfile.Procfile, base int, build func(procfile.Instance) supervisor.Process) func(string, int) (supervisor.Process, error) {
-	return func(name string, num int) (supervisor.Process, error) {
-		if name == procfile.Release {
-			return supervisor.Process{}, fmt.Errorf("%s is the release phase and cannot be scaled", name)
-		}
-		ins, err := procfile.Instances(pf, procfile.Formation{Counts: map[string]int{name: num}}, base)
-		if err != nil {
-			return supervisor.Process{}, err
-		}
-		if len(ins) == 0 || ins[len(ins)-1].Num != num {
-			return supervisor.Process{}, fmt.Errorf("no instance %s.%d", name, num)
-		}
-		return build(ins[len(ins)-1]), nil
-	}
-}
-
 // attachFlag is start's --attach.
 func attachFlag() cli.Flag {
 	return &cli.StringFlag{
@@ -106,41 +87,29 @@ func attachFlag() cli.Flag {
 	}
 }
 
-// readAttach checks --attach against the Procfile and returns what
-// supervisor.Config's Stdin and Attach get.
-func readAttach(c *cli.Context, pf *procfile.Procfile) (*os.File, string, error) {
-	name := c.String("attach")
-	if !c.IsSet("attach") {
-		return nil, "", nil
-	}
-	if _, ok := pf.Lookup(name); !ok {
-		return nil, "", usageErrorf("--attach %q: unknown process type (%s)", name, describe(pf))
-	}
-	return os.Stdin, name, nil
-}
-
 // callControl sends req to the procman that runs in the project's root.
 func callControl(c *cli.Context, req control.Request) (control.Response, error) {
 	// The project's .procman may set the socket for start; its clients
 	// must look in the same place.
-	if _, err := loadConfig(c); err != nil {
-		return control.Response{}, err
-	}
-	proj, err := readProject(c)
+	s, err := settings.Load(readFlags(c))
 	if err != nil {
-		return control.Response{}, err
+		return control.Response{}, settled(err)
 	}
-	path, _, err := socketPath(c, proj.root)
+	proj, err := s.Project()
+	if err != nil {
+		return control.Response{}, settled(err)
+	}
+	path, _, err := socketPath(s.Socket(), proj.Root)
 	if err != nil {
 		return control.Response{}, err
 	}
 	req.V = control.Version
 	resp, err := control.Call(path, req, callTimeout)
 	switch {
-	case errors.Is(err, control.ErrNotRunning) && c.String("socket") != "":
+	case errors.Is(err, control.ErrNotRunning) && s.Socket() != "":
 		return resp, &failure{err: fmt.Errorf("no procman is running on socket %s", path)}
 	case errors.Is(err, control.ErrNotRunning):
-		return resp, &failure{err: fmt.Errorf("no procman is running in %s (nothing listens on %s)", proj.root, path)}
+		return resp, &failure{err: fmt.Errorf("no procman is running in %s (nothing listens on %s)", proj.Root, path)}
 	case err != nil:
 		return resp, &failure{err: err}
 	}

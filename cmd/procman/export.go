@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/procman/procman/export"
+	"github.com/procman/procman/settings"
 	"github.com/urfave/cli/v2"
 )
 
@@ -52,12 +53,7 @@ func exportCommand() *cli.Command {
 			},
 			formationFlag(),
 			portFlag(),
-			&cli.StringFlag{
-				Name:    "timeout",
-				Aliases: []string{"t"},
-				Value:   "5",
-				Usage:   "`SECONDS` from SIGTERM to SIGKILL when stopping (rounded up to whole seconds)",
-			},
+			timeoutFlag("`SECONDS` from SIGTERM to SIGKILL when stopping (rounded up to whole seconds)"),
 			&cli.StringFlag{
 				Name:  "template",
 				Usage: "take templates from `DIR` where it has a file named like a built-in template",
@@ -90,53 +86,27 @@ func exportAction(c *cli.Context) error {
 	if format == "kubernetes" && c.String("image") == "" {
 		return usageErrorf("export: kubernetes needs --image IMAGE: the container image that holds the app")
 	}
-	name := c.String("app")
-	if c.IsSet("app") && name == "" {
-		return usageErrorf("-a \"\": empty app name")
-	}
-	tmpl := c.String("template")
-	if tmpl != "" {
-		info, err := os.Stat(tmpl)
-		if err != nil {
-			return usageErrorf("--template %q: %s", tmpl, pathReason(err))
-		}
-		if !info.IsDir() {
-			return usageErrorf("--template %q: not a directory", tmpl)
-		}
-	}
-	grace, err := parseTimeout(c.String("timeout"))
+	x, err := settings.ReadExport(readFlags(c), os.Environ())
 	if err != nil {
-		return err
+		return settled(err)
 	}
-
-	a, err := readApp(c)
-	if err != nil {
-		return err
-	}
-	// Only the env files (a.vars) become the exported config: the
-	// environment procman itself runs in belongs to this machine, not to
-	// the target.
-	proj, vars := a.proj, a.vars
-	ins, err := a.instances()
-	if err != nil {
-		return err
-	}
+	name, ins := x.Name, x.Instances
 	if name == "" {
-		name = export.DefaultName(proj.root)
+		name = export.DefaultName(x.Root)
 	}
 	app := export.App{
 		Name:      name,
-		Root:      proj.root,
+		Root:      x.Root,
 		User:      c.String("user"),
 		LogDir:    c.String("log"),
 		RunDir:    c.String("run"),
-		Grace:     grace,
+		Grace:     x.Grace,
 		Instances: ins,
-		Config:    vars,
+		Config:    x.Config,
 		Image:     c.String("image"),
-		Procfile:  proj.procfile,
+		Procfile:  x.Procfile,
 	}
-	if err := export.Write(format, dir, app, tmpl); err != nil {
+	if err := export.Write(format, dir, app, x.TemplateDir); err != nil {
 		var errno syscall.Errno
 		if errors.As(err, &errno) {
 			// The input was fine; the file system refused.

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/procman/procman/settings"
 	"github.com/urfave/cli/v2"
 )
 
@@ -111,8 +112,8 @@ func onUsageError(c *cli.Context, err error, isSubcommand bool) error {
 	return usageErrorf("%s", err)
 }
 
-// A usageError is bad input on the command line or in the files it names
-// (Procfile, env files): procman started nothing.
+// A usageError is bad input on the command line that package settings does
+// not see (arguments, commands): procman started nothing.
 type usageError struct{ err error }
 
 func (e *usageError) Error() string { return e.err.Error() }
@@ -139,6 +140,17 @@ type exitStatus int
 
 func (s exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(s)) }
 
+// settled passes on an error from package settings: bad input (an
+// *settings.InputError) exits 2 like any usage error; anything else (the
+// working directory is gone) is procman's failure.
+func settled(err error) error {
+	var in *settings.InputError
+	if err == nil || errors.As(err, &in) {
+		return err
+	}
+	return &failure{err: err}
+}
+
 func isStatus(err error) bool {
 	var s exitStatus
 	return errors.As(err, &s)
@@ -149,7 +161,8 @@ func isStatus(err error) bool {
 //	0      success
 //	N      start/run: the status of the process that decided it
 //	1      procman failed at runtime (e.g. could not start a process)
-//	2      bad input: usage, flags, Procfile, env files
+//	2      bad input: usage, flags, Procfile, env files (usageError,
+//	       settings.InputError, urfave/cli's own errors)
 func exitCode(err error) int {
 	var (
 		s exitStatus

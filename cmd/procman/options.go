@@ -1,28 +1,9 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"io/fs"
-	"math"
-	"os"
-	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
-	"time"
-
-	"github.com/procman/procman/env"
-	"github.com/procman/procman/procfile"
+	"github.com/procman/procman/settings"
 	"github.com/urfave/cli/v2"
 )
-
-// defaultPort is the base port when neither -p, $PORT nor an env file
-// says otherwise (foreman's default).
-const defaultPort = 5000
-
-// maxPort is the highest TCP port.
-const maxPort = 65535
 
 // globalFlags are accepted by every command, before or after its name
 // (normalizeArgs moves them after it).
@@ -55,96 +36,6 @@ func withGlobals(flags ...cli.Flag) []cli.Flag {
 	return append(globalFlags(), flags...)
 }
 
-// A project is what the global flags point at: where the Procfile is, where
-// the processes run, and which env files to read.
-type project struct {
-	procfile      string // path as the user gave it (or the default), for messages
-	procfileGiven bool   // -f was given: a missing file is always an error
-	root          string // absolute directory the processes run in
-	envFiles      []env.File
-}
-
-func readProject(c *cli.Context) (project, error) {
-	var p project
-	rootArg := c.String("root")
-	if c.IsSet("root") {
-		if rootArg == "" {
-			return p, usageErrorf("-d \"\": empty directory name")
-		}
-		info, err := os.Stat(rootArg)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return p, usageErrorf("-d %q: no such directory", rootArg)
-		case err != nil:
-			return p, usageErrorf("-d %q: %s", rootArg, pathReason(err))
-		case !info.IsDir():
-			return p, usageErrorf("-d %q: not a directory", rootArg)
-		}
-	}
-
-	p.procfile = c.String("procfile")
-	p.procfileGiven = c.IsSet("procfile")
-	switch {
-	case p.procfileGiven && p.procfile == "":
-		return p, usageErrorf("-f \"\": empty file name")
-	case !p.procfileGiven && rootArg != "":
-		p.procfile = filepath.Join(rootArg, "Procfile")
-	case !p.procfileGiven:
-		p.procfile = "Procfile"
-	}
-	if rootArg == "" {
-		rootArg = filepath.Dir(p.procfile)
-	}
-	root, err := filepath.Abs(rootArg)
-	if err != nil {
-		return p, &failure{err: fmt.Errorf("root directory: %w", err)}
-	}
-	p.root = root
-
-	for _, name := range c.StringSlice("env") {
-		name = strings.TrimSpace(name)
-		if name == "" {
-			return p, usageErrorf("-e: empty file name")
-		}
-		p.envFiles = append(p.envFiles, env.File{Path: name})
-	}
-	if len(p.envFiles) == 0 {
-		p.envFiles = []env.File{{Path: filepath.Join(rootArg, ".env"), Optional: true}}
-	}
-	return p, nil
-}
-
-// pathReason is the reason of a *fs.PathError without the operation and
-// path, which the caller already names.
-func pathReason(err error) string {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
-}
-
-// parseProcfile reads the project's Procfile. Its errors already name the
-// file (and line).
-func (p project) parseProcfile() (*procfile.Procfile, error) {
-	pf, err := procfile.ParseFile(p.procfile)
-	if err != nil {
-		return nil, &usageError{err}
-	}
-	return pf, nil
-}
-
-// loadEnv reads the env files and merges them under the real environment.
-// It returns the file variables too, as the base port rule looks at them on
-// their own.
-func (p project) loadEnv(osEnv []string) (environ []string, vars map[string]string, err error) {
-	vars, err = env.Load(p.envFiles)
-	if err != nil {
-		return nil, nil, &usageError{err}
-	}
-	return env.Merge(osEnv, vars), vars, nil
-}
-
 // portFlag defines -p for the commands that compute ports.
 func portFlag() cli.Flag {
 	return &cli.StringFlag{
@@ -165,161 +56,92 @@ func formationFlag() cli.Flag {
 	}
 }
 
-// basePort applies the base port rule: -p, else the real $PORT, else PORT
-// from the env files, else 5000. from says where it came from, for
-// messages about ports derived from it. Values from env files are never
-// printed.
-func basePort(c *cli.Context, osEnv map[string]string, vars map[string]string) (port int, from string, err error) {
-	if c.IsSet("port") {
-		v := c.String("port")
-		from = fmt.Sprintf("-p %q", v)
-		port, ok := parsePort(v)
-		if !ok {
-			return 0, "", usageErrorf("%s: port must be a whole number from 1 to %d", from, maxPort)
-		}
-		return port, from, nil
+// timeoutFlag defines -t for start and export, with its usage.
+func timeoutFlag(usage string) cli.Flag {
+	return &cli.StringFlag{
+		Name:    "timeout",
+		Aliases: []string{"t"},
+		Value:   settings.DefaultTimeout,
+		Usage:   usage,
 	}
-	if v := osEnv["PORT"]; v != "" {
-		port, ok := parsePort(v)
-		if !ok {
-			return 0, "", usageErrorf("$PORT in the environment is not a whole number from 1 to %d", maxPort)
-		}
-		return port, "$PORT", nil
-	}
-	if v := vars["PORT"]; v != "" {
-		port, ok := parsePort(v)
-		if !ok {
-			return 0, "", usageErrorf("PORT in the env files is not a whole number from 1 to %d", maxPort)
-		}
-		return port, "PORT from the env files", nil
-	}
-	return defaultPort, "", nil
 }
 
-func parsePort(s string) (int, bool) {
-	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil || n < 1 || n > maxPort {
-		return 0, false
+// policyFlags defines start's lifecycle flags; check accepts and validates
+// the same.
+func policyFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{
+			Name:  "no-release",
+			Usage: "do not run the Procfile's release entry (by default it runs first, to completion, and nothing else starts unless it exits 0)",
+		},
+		&cli.StringSliceFlag{
+			Name:  "can-die",
+			Usage: "process types `NAME`[,NAME...] that may exit with status 0 without stopping the others (repeatable)",
+		},
+		&cli.BoolFlag{
+			Name:  "any-can-die",
+			Usage: "every process type may exit with status 0 without stopping the others",
+		},
+		&cli.StringSliceFlag{
+			Name:  "restart",
+			Usage: "restart process types `NAME`[:MODE][,...] (or all) when they exit on their own, with growing delays; MODE is on-failure or always (repeatable)",
+		},
+		&cli.StringFlag{
+			Name:  "restart-policy",
+			Value: settings.DefaultRestartPolicy,
+			Usage: "`MODE` of the --restart names given without one: on-failure (non-zero exit or signal) or always",
+		},
+		&cli.StringFlag{
+			Name:        "max-restarts",
+			Usage:       "after `N` restarts in a row, a process's next exit stops the app",
+			DefaultText: "no limit",
+		},
+		&cli.StringSliceFlag{
+			Name:  "after",
+			Usage: "with `NAME=DEP`[,...], start NAME only once every DEP instance is ready (listens on its PORT), and stop it before them (repeatable)",
+		},
 	}
-	return n, true
 }
 
-// readFormation parses -m and checks that it names only the Procfile's
-// types, so that its errors can name the flag.
-func readFormation(c *cli.Context, pf *procfile.Procfile) (procfile.Formation, error) {
-	spec := c.String("formation")
-	f, err := procfile.ParseFormation(spec)
-	if err != nil {
-		return f, usageErrorf("-m %q: %s", spec, err)
+// readFlags reads the flags of c's command into the plain values package
+// settings takes; a flag the command does not define reads as not set.
+// A flag set by its environment variable (--socket by PROCMAN_SOCKET)
+// counts as set.
+func readFlags(c *cli.Context) settings.Flags {
+	str := func(name string) settings.String {
+		return settings.String{Value: c.String(name), Set: c.IsSet(name)}
 	}
-	var unknown []string
-	for name := range f.Counts {
-		if _, ok := pf.Lookup(name); !ok {
-			unknown = append(unknown, name)
-		}
+	boolean := func(name string) settings.Bool {
+		return settings.Bool{Value: c.Bool(name), Set: c.IsSet(name)}
 	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown)
-		return f, usageErrorf("-m %q: unknown process type %q (%s)", spec, unknown[0], describe(pf))
+	list := func(name string) settings.List {
+		return settings.List{Values: c.StringSlice(name), Set: c.IsSet(name)}
 	}
-	return f, nil
-}
-
-// instances applies the formation and the base port; a port error names
-// where the base port came from.
-func instances(pf *procfile.Procfile, f procfile.Formation, base int, from string) ([]procfile.Instance, error) {
-	in, err := procfile.Instances(pf, f, base)
-	if err != nil {
-		if from != "" && strings.HasPrefix(err.Error(), "port ") {
-			return nil, usageErrorf("%s: %s", from, err)
-		}
-		return nil, &usageError{err}
+	return settings.Flags{
+		Procfile:      str("procfile"),
+		Root:          str("root"),
+		Env:           list("env"),
+		Formation:     str("formation"),
+		Port:          str("port"),
+		Timeout:       str("timeout"),
+		Timestamp:     boolean("timestamp"),
+		NoTimestamp:   boolean("no-timestamp"),
+		Color:         boolean("color"),
+		NoColor:       boolean("no-color"),
+		PTY:           str("pty"),
+		LogFormat:     str("log-format"),
+		TimeFormat:    str("time-format"),
+		Quiet:         list("quiet"),
+		Socket:        str("socket"),
+		Attach:        str("attach"),
+		NoRelease:     boolean("no-release"),
+		CanDie:        list("can-die"),
+		AnyCanDie:     boolean("any-can-die"),
+		Restart:       list("restart"),
+		RestartPolicy: str("restart-policy"),
+		MaxRestarts:   str("max-restarts"),
+		After:         list("after"),
+		App:           str("app"),
+		Template:      str("template"),
 	}
-	return in, nil
-}
-
-// parseTimeout reads -t: seconds, fractions allowed, not negative.
-func parseTimeout(s string) (time.Duration, error) {
-	secs, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	switch {
-	case err != nil || math.IsNaN(secs) || math.IsInf(secs, 0):
-		return 0, usageErrorf("-t %q: timeout must be a number of seconds", s)
-	case secs < 0:
-		return 0, usageErrorf("-t %q: timeout must not be negative", s)
-	case secs > 1e9:
-		return 0, usageErrorf("-t %q: timeout is too large", s)
-	}
-	return time.Duration(secs * float64(time.Second)), nil
-}
-
-// environMap indexes an environment the way the process would see it: the
-// last assignment of a key wins.
-func environMap(environ []string) map[string]string {
-	m := make(map[string]string, len(environ))
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
-}
-
-// setVars returns environ with each key in kv (pairs "KEY=value") set,
-// replacing any earlier assignment.
-func setVars(environ []string, kv ...string) []string {
-	out := make([]string, 0, len(environ)+len(kv))
-	for _, e := range environ {
-		k, _, _ := strings.Cut(e, "=")
-		replaced := false
-		for _, s := range kv {
-			if strings.HasPrefix(s, k+"=") {
-				replaced = true
-				break
-			}
-		}
-		if !replaced {
-			out = append(out, e)
-		}
-	}
-	return append(out, kv...)
-}
-
-// An app is what start, check and export all read the same way, in this
-// order, so their errors agree: the project, its Procfile, the env files
-// merged under the real environment, the base port and -m.
-type app struct {
-	proj    project
-	pf      *procfile.Procfile
-	environ []string          // the real environment, then the env files' other variables
-	vars    map[string]string // the env files' variables alone
-	base    int               // the base port
-	from    string            // where the base port came from, for messages
-	form    procfile.Formation
-}
-
-func readApp(c *cli.Context) (*app, error) {
-	var a app
-	var err error
-	if a.proj, err = readProject(c); err != nil {
-		return nil, err
-	}
-	if a.pf, err = a.proj.parseProcfile(); err != nil {
-		return nil, err
-	}
-	osEnv := os.Environ()
-	if a.environ, a.vars, err = a.proj.loadEnv(osEnv); err != nil {
-		return nil, err
-	}
-	if a.base, a.from, err = basePort(c, environMap(osEnv), a.vars); err != nil {
-		return nil, err
-	}
-	if a.form, err = readFormation(c, a.pf); err != nil {
-		return nil, err
-	}
-	return &a, nil
-}
-
-// instances lists the formation's instances, with their ports.
-func (a *app) instances() ([]procfile.Instance, error) {
-	return instances(a.pf, a.form, a.base, a.from)
 }

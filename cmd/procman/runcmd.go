@@ -3,11 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
-	"strconv"
 
+	"github.com/procman/procman/settings"
 	"github.com/procman/procman/supervisor"
 	"github.com/urfave/cli/v2"
 )
@@ -33,38 +32,13 @@ func runAction(c *cli.Context) error {
 	}
 	signals, stop := subscribe() // as early as start does, for the same reason
 	defer stop()
-	proj, err := readProject(c)
+	cfg, err := settings.Exec(readFlags(c), os.Environ(), args)
 	if err != nil {
-		return err
+		return settled(err)
 	}
-	argv := args
-	if len(args) == 1 {
-		entry, err := lookupEntry(proj, args[0])
-		if err != nil {
-			return err
-		}
-		if entry != "" {
-			argv = []string{"/bin/sh", "-c", entry}
-		}
-	}
-	osEnv := os.Environ()
-	environ, vars, err := proj.loadEnv(osEnv)
-	if err != nil {
-		return err
-	}
-	base, _, err := basePort(c, environMap(osEnv), vars)
-	if err != nil {
-		return err
-	}
-	environ = setVars(environ, "PORT="+strconv.Itoa(base))
-
-	status, err := supervisor.Exec(supervisor.ExecConfig{
-		Dir:         proj.root,
-		Argv:        argv,
-		Env:         environ,
-		Signals:     signals,
-		Interactive: isTerminal(os.Stdin),
-	})
+	cfg.Signals = signals
+	cfg.Interactive = isTerminal(os.Stdin)
+	status, err := supervisor.Exec(cfg)
 	if err != nil {
 		// exec.Error reads `exec: "x": executable file not found in $PATH`;
 		// the shell's form is what users know.
@@ -78,22 +52,4 @@ func runAction(c *cli.Context) error {
 		return exitStatus(status)
 	}
 	return nil
-}
-
-// lookupEntry returns the command of the Procfile entry called name, or ""
-// when there is none. Without -f, a missing Procfile only means that name
-// is not an entry; a Procfile that exists must be valid.
-func lookupEntry(proj project, name string) (string, error) {
-	pf, err := proj.parseProcfile()
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) && !proj.procfileGiven {
-			return "", nil
-		}
-		return "", err
-	}
-	e, ok := pf.Lookup(name)
-	if !ok {
-		return "", nil
-	}
-	return e.Command, nil
 }
