@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/procman/procman/procfile"
@@ -124,4 +125,24 @@ func ReadExport(flags Flags, environ []string) (*Export, error) {
 	}
 	x.Root, x.Procfile, x.Config = a.proj.Root, a.proj.Procfile, a.vars
 	return x, nil
+}
+
+// Scale reads procman scale's arguments, NAME=N[,NAME=N...] (several
+// arguments count as one list): the new count of each named type. The
+// running procman, which has the Procfile, checks the names and counts
+// against it; here, a malformed item, all=N and no item at all are
+// *InputErrors.
+func Scale(args []string) (map[string]int, error) {
+	spec := strings.Join(args, ",")
+	if strings.TrimSpace(spec) == "" {
+		return nil, inputf("scale: give counts like web=3,worker=0")
+	}
+	f, err := procfile.ParseFormation(spec)
+	if err != nil {
+		return nil, inputf("scale %s: %s", spec, err)
+	}
+	if f.All != 0 || len(f.Counts) == 0 {
+		return nil, inputf("scale %s: name each process type (all=N is for start)", spec)
+	}
+	return f.Counts, nil
 }

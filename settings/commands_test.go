@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -108,6 +109,32 @@ func TestReadExport(t *testing.T) {
 			x.Root, x.Procfile, x.Instances = "", "", nil
 			if !reflect.DeepEqual(*x, tt.want) {
 				t.Errorf("have %+v\nwant %+v", *x, tt.want)
+			}
+		})
+	}
+}
+
+func TestScale(t *testing.T) {
+	tests := []struct {
+		args []string
+		want map[string]int
+		err  string
+	}{
+		{[]string{"web=3,worker=0"}, map[string]int{"web": 3, "worker": 0}, ""},
+		{[]string{"web=1", "worker=2"}, map[string]int{"web": 1, "worker": 2}, ""},
+		{nil, nil, "scale: give counts like web=3,worker=0"},
+		{[]string{" "}, nil, "scale: give counts like web=3,worker=0"},
+		{[]string{"web=x"}, nil, `scale web=x: count "x" is not a whole number`},
+		{[]string{"web"}, nil, `scale web: expected NAME=COUNT, got "web"`},
+		{[]string{"all=2"}, nil, "scale all=2: name each process type (all=N is for start)"},
+		{[]string{"web=1", "all=0"}, map[string]int{"web": 1}, ""}, // all=0 changes nothing
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			have, err := Scale(tt.args)
+			checkErr(t, err, tt.err)
+			if !reflect.DeepEqual(have, tt.want) {
+				t.Errorf("have %v, want %v", have, tt.want)
 			}
 		})
 	}

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/procman/procman/control"
-	"github.com/procman/procman/procfile"
 	"github.com/procman/procman/settings"
 	"github.com/urfave/cli/v2"
 )
@@ -190,18 +188,11 @@ func scaleCommand() *cli.Command {
 			"the highest-numbered instances are stopped gracefully and removed.",
 		Flags: withGlobals(socketFlag()),
 		Action: func(c *cli.Context) error {
-			spec := strings.Join(c.Args().Slice(), ",")
-			if strings.TrimSpace(spec) == "" {
-				return usageErrorf("scale: give counts like web=3,worker=0")
-			}
-			f, err := procfile.ParseFormation(spec)
+			counts, err := settings.Scale(c.Args().Slice())
 			if err != nil {
-				return usageErrorf("scale %s: %s", spec, err)
+				return settled(err)
 			}
-			if f.All != 0 || len(f.Counts) == 0 {
-				return usageErrorf("scale %s: name each process type (all=N is for start)", spec)
-			}
-			_, err = callControl(c, control.Request{Op: control.OpScale, Counts: f.Counts})
+			_, err = callControl(c, control.Request{Op: control.OpScale, Counts: counts})
 			return err
 		},
 	}
