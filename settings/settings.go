@@ -94,8 +94,9 @@ const (
 
 // An InputError is bad input: a flag's value, the project file, the
 // Procfile or an env file. Its message names the flag and value, or the
-// file and line, and never holds a value from an env file. Nothing has been
-// started when it is returned.
+// file and line, and never holds a value from an env file. Every error
+// this package returns is one, but for a working directory that cannot be
+// found.
 type InputError struct {
 	Err error
 }

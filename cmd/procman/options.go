@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strconv"
+
 	"github.com/procman/procman/settings"
 	"github.com/urfave/cli/v2"
 )
@@ -42,7 +44,7 @@ func portFlag() cli.Flag {
 		Name:        "port",
 		Aliases:     []string{"p"},
 		Usage:       "base `PORT`: the first process type gets PORT, the next PORT+100, ...",
-		DefaultText: "$PORT, else PORT from the env files, else 5000",
+		DefaultText: "$PORT, else PORT from the env files, else " + strconv.Itoa(settings.DefaultPort),
 	}
 }
 
