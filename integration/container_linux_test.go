@@ -13,7 +13,7 @@ import (
 	"testing"
 )
 
-// podmanGlobal are the podman flags that work on the CI machines (SPEC.md):
+// podmanGlobal are the podman flags that work on the CI machines:
 // crun, podman's default runtime, fails there on rlimits and cgroup v1.
 var podmanGlobal = []string{"--runtime", "runc", "--cgroup-manager=cgroupfs"}
 

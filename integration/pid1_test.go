@@ -11,14 +11,15 @@ import (
 
 // Each test here runs twice: with procman as PID 1 of a new pid namespace
 // (unshare --pid --fork --mount-proc, as in a container; Linux only), and
-// with procman as an ordinary process (on Linux, a child subreaper). The
+// with procman as an ordinary process (the Linux build makes itself a
+// child subreaper; see subreaper). The
 // Procfiles run this test binary as helpers (see helper in main_test.go)
 // that print what they receive.
 
 // SIGTERM to procman reaches every process once: children, their
-// grandchildren, and (where procman can find them: Linux) a daemon that
-// left the group with setsid (its parent still alive), and a daemon that
-// was orphaned at once (double fork). All of them honour it, so procman
+// grandchildren, and (where procman can find them: as PID 1, or as a child
+// subreaper) a daemon that left the group with setsid (its parent still
+// alive), and a daemon that was orphaned at once (double fork). All of them honour it, so procman
 // stops without SIGKILL, well inside a long grace period.
 func TestSIGTERMReachesEveryProcess(t *testing.T) {
 	eachMode(t, func(t *testing.T, m mode) {
@@ -27,7 +28,7 @@ web: "$IT" trap web-gc & exec "$IT" trap web
 worker: exec "$IT" trap worker
 `
 		names := []string{"web", "web-gc", "worker"}
-		if reachesDaemons {
+		if m.pid1 || subreaper {
 			procfile = `
 web: "$IT" trap web-gc & exec "$IT" trap web
 worker: setsid "$IT" trap daemon & (setsid "$IT" trap lone-daemon &); exec "$IT" trap worker
@@ -58,15 +59,15 @@ worker: setsid "$IT" trap daemon & (setsid "$IT" trap lone-daemon &); exec "$IT"
 }
 
 // A child and a grandchild that ignore SIGTERM, an orphan still in the
-// child's group and (Linux) a daemon outside any Procfile group that
-// ignore it too, each get one SIGTERM and all die of SIGKILL when the
+// child's group and (as PID 1, or as a child subreaper) a daemon outside
+// any Procfile group that ignore it too, each get one SIGTERM and all die of SIGKILL when the
 // grace period (-t 1) ends; procman then exits 143, long before the
 // deadline.
 func TestTERMIgnoringProcessesDieAfterGrace(t *testing.T) {
 	eachMode(t, func(t *testing.T, m mode) {
 		polite := `exec "$IT" trap polite`
 		names := []string{"stubborn", "stubborn-gc", "stray", "polite"}
-		if reachesDaemons {
+		if m.pid1 || subreaper {
 			polite = `(setsid "$IT" trap daemon ignore &); ` + polite
 			names = append(names, "daemon")
 		}
@@ -95,7 +96,7 @@ polite: `+polite+"\n", "start", "-t", "1")
 	})
 }
 
-// procman's exit status follows SPEC.md: the first exiter's code, 128+N
+// procman's exit status: the first exiter's code, 128+N
 // when it died of signal N.
 func TestExitStatus(t *testing.T) {
 	tests := []struct {

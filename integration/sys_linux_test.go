@@ -17,12 +17,6 @@ import (
 // sys_other_test.go has the same functions, where it can, for systems
 // without /proc.
 
-// reachesDaemons says whether procman reaches a process that left its
-// Procfile process's group (setsid), also one whose parent has exited:
-// on Linux it does, as PID 1 (the namespace holds it) or as a child
-// subreaper (it is handed every orphan of its tree).
-const reachesDaemons = true
-
 // requireToolsEnv, when set (.ci/run sets it on Linux), makes a missing or
 // unusable tool a test failure instead of a skip: CI must not pass by
 // skipping what it was meant to run.

@@ -12,12 +12,6 @@ import (
 // What sys_linux_test.go reads from /proc, read with ps(1) on systems
 // without it (macOS, FreeBSD).
 
-// reachesDaemons says whether procman reaches a process that left its
-// Procfile process's group (setsid), also one whose parent has exited.
-// Outside Linux there are no pid namespaces, and no child subreaper that
-// would hand procman such an orphan, so nobody but init can find it.
-const reachesDaemons = false
-
 func requireUnshare(t *testing.T) {
 	t.Helper()
 	t.Skipf("procman as PID 1 of a new pid namespace (unshare --pid) is Linux's; this is %s", runtime.GOOS)
