@@ -35,10 +35,16 @@ var parseCases = []struct {
 	{"inline comment", "A=1 # one\nB=x#y\nC=\"q\" # c\n", map[string]string{"A": "1", "B": "x#y", "C": "q"}},
 	{"hash inside quotes", `A="x # y"` + "\n", map[string]string{"A": "x # y"}},
 	{"two statements on a line", `A="x" B=2` + "\n", map[string]string{"A": "x", "B": "2"}},
-	{"expansion", "A=1\nB=${A}-$A\nC='${A}'\nD=\"<${A}>\"\nE=${UNSET}\nF=\\$A\n",
-		map[string]string{"A": "1", "B": "1-1", "C": "${A}", "D": "<1>", "E": "", "F": "$A"}},
+	{"expansion", "A=1\nB=${A}-$A\nC='${A}'\nD=\"<${A}>\"\nE=${UNSET}\nF=\\$A\nG=\"\\$A\"\n",
+		map[string]string{"A": "1", "B": "1-1", "C": "${A}", "D": "<1>", "E": "", "F": "$A", "G": "$A"}},
 	{"expansion sees only earlier lines", "B=${A}\nA=1\n", map[string]string{"A": "1", "B": ""}},
-	{"expansion never sees the real environment", "H=${HOME}${PATH}\n", map[string]string{"H": ""}},
+	{"expansion extends an earlier line", "P=a\nP=$P:b\n", map[string]string{"P": "a:b"}},
+	{"names set nowhere expand to nothing", "H=${HOME}${PATH}\n", map[string]string{"H": ""}},
+	{"godotenv's reference quirks", "A=1\nB=$A}x\nC=$a ${a}\nD=$(A)\nE=$Ax $\nF=\"\\\\$A\"\n",
+		map[string]string{"A": "1", "B": "1x", "C": "$a ${a}", "D": "1)", "E": "1x $", "F": "$A"}},
+	{"a value found is not expanded again", "A=\\$B\nB=x\nC=$A\n", map[string]string{"A": "$B", "B": "x", "C": "$B"}},
+	{"escaped quote at the end of quoted values", `A="say \"hi\""` + "\n" + `B='it\''` + "\n",
+		map[string]string{"A": `say "hi"`, "B": `it\'`}},
 	{"later line wins", "A=1\nA=2\n", map[string]string{"A": "2"}},
 	{"byte-order mark", "\ufeffA=1\n", map[string]string{"A": "1"}},
 	{"CRLF", "A=1\r\nB=\"x\r\ny\"\r\nC='z'\r\n", map[string]string{"A": "1", "B": "x\ny", "C": "z"}},
@@ -99,34 +105,35 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return path
 }
 
-func TestLoadGrammar(t *testing.T) {
+// TestReadGrammar reads each file over an empty environment.
+func TestReadGrammar(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range parseCases {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, dir, "test.env", tc.src)
-			got, err := Load([]File{{Path: path}})
+			got, err := Read(nil, []File{{Path: path}})
 			if err != nil {
-				t.Fatalf("Load(%q): %v", tc.src, err)
+				t.Fatalf("Read(%q): %v", tc.src, err)
 			}
-			if !maps.Equal(got, tc.want) {
-				t.Errorf("Load(%q)\n got %q\nwant %q", tc.src, got, tc.want)
+			if !maps.Equal(got.Vars, tc.want) {
+				t.Errorf("Read(%q)\n got %q\nwant %q", tc.src, got.Vars, tc.want)
 			}
 		})
 	}
 }
 
-func TestLoadParseErrors(t *testing.T) {
+func TestReadParseErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range errorCases {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, dir, "test.env", tc.src)
-			_, err := Load([]File{{Path: path}})
+			_, err := Read([]string{"A=real"}, []File{{Path: path}})
 			var pe *ParseError
 			if !errors.As(err, &pe) {
-				t.Fatalf("Load(%q) = %v, want a *ParseError", tc.src, err)
+				t.Fatalf("Read(%q) = %v, want a *ParseError", tc.src, err)
 			}
 			if got, want := err.Error(), path+":"+strconv.Itoa(tc.line)+": "+tc.msg; got != want {
-				t.Errorf("Load(%q)\n got %s\nwant %s", tc.src, got, want)
+				t.Errorf("Read(%q)\n got %s\nwant %s", tc.src, got, want)
 			}
 		})
 	}
@@ -158,7 +165,7 @@ func TestParseErrorHidesValues(t *testing.T) {
 	}
 }
 
-func TestLoadFiles(t *testing.T) {
+func TestReadFiles(t *testing.T) {
 	dir := t.TempDir()
 	a := writeFile(t, dir, "a.env", "A=a\nB=a\nC=a\n")
 	b := writeFile(t, dir, "b.env", "B=b\nC=b\n")
@@ -179,18 +186,22 @@ func TestLoadFiles(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Load(tc.files)
+			got, err := Read(nil, tc.files)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !maps.Equal(got, tc.want) {
-				t.Errorf("got %q, want %q", got, tc.want)
+			if !maps.Equal(got.Vars, tc.want) {
+				t.Errorf("got %q, want %q", got.Vars, tc.want)
+			}
+			// Load is the same over an empty environment.
+			if vars, err := Load(tc.files); err != nil || !maps.Equal(vars, tc.want) {
+				t.Errorf("Load: got %q, %v, want %q", vars, err, tc.want)
 			}
 		})
 	}
 }
 
-func TestLoadFileErrors(t *testing.T) {
+func TestReadFileErrors(t *testing.T) {
 	dir := t.TempDir()
 	good := writeFile(t, dir, "good.env", "A=1\n")
 	bad := writeFile(t, dir, "bad.env", "A=1\nnope\n")
@@ -209,9 +220,9 @@ func TestLoadFileErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Load(tc.files)
+			got, err := Read(nil, tc.files)
 			if err == nil {
-				t.Fatalf("got %q, want error %q", got, tc.want)
+				t.Fatalf("got %q, want error %q", got.Environ, tc.want)
 			}
 			if err.Error() != tc.want {
 				t.Errorf("got error %q, want %q", err, tc.want)
@@ -230,7 +241,7 @@ func TestLoadFileErrors(t *testing.T) {
 		if err := os.Chmod(path, 0); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Load([]File{{Path: path, Optional: true}})
+		_, err := Read(nil, []File{{Path: path, Optional: true}})
 		if want := path + ": permission denied"; err == nil || err.Error() != want {
 			t.Errorf("got error %v, want %q", err, want)
 		}

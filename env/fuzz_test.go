@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,10 +14,12 @@ import (
 )
 
 // FuzzParse checks, for any file: parse never panics; it agrees with
-// godotenv on whether the file is valid and on its variables; an error is a
-// *ParseError with a line inside the file and one of the fixed messages
-// (the only variable part is a key), so it cannot carry a value. Where
-// godotenv's own message pins the place down, the line must match it.
+// godotenv on whether the file is valid and, read over an empty environment,
+// on its variables (except where godotenv strips an escaped quote with the
+// closing one); an error is a *ParseError with a line inside the file and
+// one of the fixed messages (the only variable part is a key), so it cannot
+// carry a value. Where godotenv's own message pins the place down, the line
+// must match it.
 func FuzzParse(f *testing.F) {
 	for _, tc := range parseCases {
 		f.Add([]byte(tc.src))
@@ -24,8 +27,11 @@ func FuzzParse(f *testing.F) {
 	for _, tc := range errorCases {
 		f.Add([]byte(tc.src))
 	}
+	for _, tc := range expansionCases {
+		f.Add([]byte(tc.files[0]))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, err := parse(data, "f.env")
+		stmts, err := parse(data, "f.env")
 
 		src := normalize(data)
 		lines := bytes.Count(src, []byte("\n"))
@@ -38,8 +44,25 @@ func FuzzParse(f *testing.F) {
 			if special || gdErr != nil || emptyKey {
 				t.Fatalf("parse(%q) accepted it; godotenv: %v", data, gdErr)
 			}
-			if !maps.Equal(got, want) {
-				t.Fatalf("parse(%q) = %q, godotenv gives %q", data, got, want)
+			prev := 1
+			for _, st := range stmts {
+				if st.line < prev || st.line > lines {
+					t.Fatalf("parse(%q): statement %s on line %d, after line %d of %d", data, st.key, st.line, prev, lines)
+				}
+				prev = st.line
+			}
+			r := newResolver(nil)
+			for _, st := range stmts {
+				r.set("f.env", st)
+			}
+			if escapedQuoteAtEnd(stmts) {
+				if !slices.Equal(slices.Sorted(maps.Keys(r.vars)), slices.Sorted(maps.Keys(want))) {
+					t.Fatalf("parse(%q) sets %q, godotenv %q", data, r.vars, want)
+				}
+				return
+			}
+			if !maps.Equal(r.vars, want) {
+				t.Fatalf("parse(%q) = %q, godotenv gives %q", data, r.vars, want)
 			}
 			return
 		}
@@ -108,5 +131,114 @@ func godotenvLine(src []byte, err error) (int, bool) {
 	if uerr != nil || !bytes.HasSuffix(src, []byte(rest)) {
 		return 0, false
 	}
-	return lineAt(src, len(src)-len(rest)), true
+	return 1 + bytes.Count(src[:len(src)-len(rest)], []byte("\n")), true
+}
+
+// escapedQuoteAtEnd reports whether a quoted value ends in an escaped quote
+// of its kind, which godotenv strips along with the closing one.
+func escapedQuoteAtEnd(stmts []statement) bool {
+	for _, st := range stmts {
+		if st.quote != 0 && strings.HasSuffix(st.raw, string(st.quote)) {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzRead reads a file over a real environment (one KEY=value entry per
+// line of environ) as Read does, without the file system, and checks: the
+// process sees every file variable with its value in Vars, and every other
+// real variable unchanged; a warning names a name the real environment
+// does not set, on a line of the file. And where the file sets no key that
+// the real environment sets, so that precedence plays no part, the result
+// is godotenv's for the real variables written as lines above the file.
+func FuzzRead(f *testing.F) {
+	for _, tc := range expansionCases {
+		f.Add([]byte(tc.files[0]), strings.Join(tc.environ, "\n"))
+	}
+	for _, tc := range parseCases {
+		f.Add([]byte(tc.src), "A=real\nHOME=/home/ann\nPATH=/bin")
+	}
+	f.Fuzz(func(t *testing.T, data []byte, environ string) {
+		const path = "f.env"
+		real := strings.Split(environ, "\n")
+		stmts, err := parse(data, path)
+		if err != nil {
+			return // FuzzParse checks errors
+		}
+		r := newResolver(real)
+		for _, st := range stmts {
+			r.set(path, st)
+		}
+		got := r.result(real)
+
+		for k, v := range got.Vars {
+			if have, ok := Lookup(got.Environ, k); !ok || have != v {
+				t.Fatalf("%s=%q in Vars, but the process sees %q (set: %v)", k, v, have, ok)
+			}
+		}
+		for _, kv := range real {
+			k, _, ok := strings.Cut(kv, "=")
+			if _, inVars := got.Vars[k]; !ok || inVars {
+				continue
+			}
+			if have, want := lookup2(got.Environ, k), lookup2(real, k); have != want {
+				t.Fatalf("%s: the process sees %q, the real environment has %q", k, have, want)
+			}
+		}
+		lines := bytes.Count(normalize(data), []byte("\n"))
+		prev := 1
+		for _, w := range got.Warnings {
+			if w.Path != path || w.Line < prev || w.Line > lines || !refName.MatchString(w.Name) {
+				t.Fatalf("warning %v: want a name on a line from %d to %d", w, prev, lines)
+			}
+			if _, ok := Lookup(real, w.Name); ok {
+				t.Fatalf("warning %v: the real environment sets %s", w, w.Name)
+			}
+			prev = w.Line
+		}
+
+		// The oracle, where it applies.
+		var prelude []byte
+		for _, kv := range real {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				continue
+			}
+			if !plainKey.MatchString(k) || strings.ContainsAny(v, `'\`+"\r\x00") {
+				return
+			}
+			prelude = append(prelude, k+"='"+v+"'\n"...)
+		}
+		for _, st := range stmts {
+			if _, ok := Lookup(real, st.key); ok {
+				return
+			}
+		}
+		if escapedQuoteAtEnd(stmts) {
+			return
+		}
+		want, err := godotenv.UnmarshalBytes(append(prelude, normalize(data)...))
+		if err != nil {
+			t.Fatalf("godotenv rejects the file with the real variables above it: %v", err)
+		}
+		for k, v := range got.Vars {
+			if want[k] != v {
+				t.Fatalf("%s=%q; godotenv, with the real variables above the file, gives %q", k, v, want[k])
+			}
+		}
+	})
+}
+
+var (
+	refName  = regexp.MustCompile(`^[A-Z0-9_]+$`)
+	plainKey = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+)
+
+// lookup2 is Lookup as one string, "" for unset and "=v" for v.
+func lookup2(environ []string, key string) string {
+	if v, ok := Lookup(environ, key); ok {
+		return "=" + v
+	}
+	return ""
 }
