@@ -1,14 +1,16 @@
 // Package export writes a Procfile app as configuration for another process
 // manager or orchestrator: systemd, supervisord, runit, launchd or
 // Kubernetes. It renders text/templates (built in, or the user's) into a
-// directory and owns only the files it wrote there. It never starts a
-// process, prints, or reads the process environment: the caller hands it
-// everything in an App.
+// directory and owns only the files it wrote there, which it replaces all at
+// once and never through a link. It never starts a process, prints, or reads
+// the process environment: the caller hands it everything in an App.
 package export
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -32,16 +34,16 @@ import (
 // An App is everything an export needs: the caller has parsed the Procfile,
 // applied the formation and ports, and loaded the env files.
 type App struct {
-	Name      string        // prefix of every file and unit; "" means DefaultName(Root)
-	Root      string        // absolute directory the processes run in
-	User      string        // user to run as; "" leaves it to the manager
-	LogDir    string        // directory for log files; "" leaves it to the manager
-	RunDir    string        // foreman's -r; given to templates, unused by the built-in ones
-	Grace     time.Duration // SIGTERM to SIGKILL; written as whole seconds, rounded up, at least 1
-	Instances []procfile.Instance
-	Config    map[string]string // from the env files only; may hold secrets
-	Image     string            // container image; required by kubernetes
-	Procfile  string            // path of the Procfile, for the header comment
+	Name      string              // prefix of every file and unit; "" means DefaultName(Root)
+	Root      string              // absolute directory the processes run in
+	User      string              // user to run as; "" leaves it to the manager
+	LogDir    string              // directory for log files; "" leaves it to the manager
+	RunDir    string              // foreman's -r; given to templates, unused by the built-in ones
+	Grace     time.Duration       // SIGTERM to SIGKILL; written as whole seconds, rounded up, at least 1
+	Instances []procfile.Instance // an instance of type procfile.Release is the release phase
+	Config    map[string]string   // from the env files only; may hold secrets
+	Image     string              // container image; required by kubernetes
+	Procfile  string              // path of the Procfile, for the header comment
 }
 
 // Formats returns the names of the known formats, sorted.
@@ -91,16 +93,28 @@ var (
 // Write renders app in format into dir, creating dir if needed. Templates
 // in templateDir (if not "") replace the built-in ones of the same name.
 //
-// Everything is rendered and checked before anything is written, so an
-// error leaves dir as it was: an unknown format, an invalid app name, a
-// value the format cannot represent exactly, a template error, or a dir that
-// cannot be created or written. Files are replaced atomically (written
-// aside, then renamed), with mode 0600 when they carry Config and 0644 (0755
-// for scripts) otherwise. The list of files written goes to
-// ManifestName(app name) in dir; files listed there by a previous export of
-// the same app that this export no longer writes are removed, and no other
-// file in dir is touched. The same App always gives byte-identical files.
-// Errors are one line and never contain a Config value.
+// An instance of type procfile.Release is the release phase: it is exported
+// once, whatever its count, as a one-shot that is never restarted, ordered
+// before the other processes where the format can say so (systemd; a Job in
+// Kubernetes) and run only on demand where it cannot (supervisord, runit,
+// launchd). NextStep says how to run it.
+//
+// Everything is rendered and checked before anything is written, and the
+// new files are written beside the old ones and then switched in with
+// renames, so an error at any point leaves dir as it was (and a dir that
+// Write created is removed again): an unknown format, an invalid app name,
+// a value the format cannot represent exactly, a template error, a dir that
+// cannot be created or written, a full disk. In the rare case that undoing
+// a failed switch fails too, the error says what is where. Below dir, Write
+// follows no symbolic link and replaces none: a link where it would write
+// or delete is an error, and nothing is changed; dir itself is opened as
+// named. Each file is replaced atomically, with mode 0600 when it carries
+// Config and 0644 (0755 for scripts) otherwise. The list of files written
+// goes to ManifestName(app name) in dir; files listed there by a previous
+// export of the same app that this export no longer writes are removed once
+// the new ones are in place, and no other file in dir is touched. The same
+// App always gives byte-identical files. Errors are one line and never
+// contain a Config value; those from the file system wrap a syscall.Errno.
 func Write(format, dir string, app App, templateDir string) error {
 	render, ok := formats[format]
 	if !ok {
@@ -142,10 +156,11 @@ type Data struct {
 	Dir       string     // absolute export directory
 	Shell     string     // "/bin/sh": every command runs as Shell -c Command
 	EnvFile   string     // absolute path of the 0600 file holding Config (systemd), or ""
-	Instances []Instance // in Procfile order
-	Types     []Type     // types with at least one instance, in Procfile order
+	Instances []Instance // the long-running instances, in Procfile order; never the release
+	Types     []Type     // types with at least one such instance, in Procfile order
+	Release   *Instance  // the release phase (release.1), or nil
 	Config    []Var      // from the env files, sorted by key, without PORT and PS
-	Instance  Instance   // the instance a per-instance template renders
+	Instance  Instance   // the instance a per-instance or release template renders
 	Type      Type       // the type a per-type template renders
 }
 
@@ -232,14 +247,23 @@ func newData(app App, dir string) (*Data, error) {
 	}
 	byType := map[string]int{}
 	for _, in := range app.Instances {
-		d.Instances = append(d.Instances, Instance{
+		inst := Instance{
 			Name:    name + "-" + in.Name + "-" + strconv.Itoa(in.Num),
 			Type:    in.Name,
 			Num:     in.Num,
 			Label:   in.Label(),
 			Port:    in.Port,
 			Command: in.Command,
-		})
+		}
+		if in.Name == procfile.Release {
+			// Heroku's release phase runs once per deploy, whatever the
+			// formation says; release.2 would run the migrations twice.
+			if d.Release == nil {
+				d.Release = &inst
+			}
+			continue
+		}
+		d.Instances = append(d.Instances, inst)
 		if i, ok := byType[in.Name]; ok {
 			d.Types[i].Count++
 			continue
@@ -455,12 +479,27 @@ func renderSystemd(r *renderer, d *Data) ([]file, error) {
 		return nil, err
 	}
 	files = append(files, file{d.App + ".target", 0o644, target})
+	if d.Release != nil {
+		unit, err := r.render("release.service.tmpl", releaseData(d))
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, file{d.Release.Name + ".service", 0o644, unit})
+	}
 	units, err := perInstance(r, d, "process.service.tmpl",
 		func(in Instance) string { return in.Name + ".service" }, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	return append(files, units...), nil
+}
+
+// releaseData is d as a release template gets it: with Instance set to the
+// release, so that it reads like a per-instance template.
+func releaseData(d *Data) *Data {
+	dd := *d
+	dd.Instance = *d.Release
+	return &dd
 }
 
 func renderSupervisord(r *renderer, d *Data) ([]file, error) {
@@ -480,7 +519,11 @@ func renderRunit(r *renderer, d *Data) ([]file, error) {
 			return nil, err
 		}
 	}
-	for _, in := range d.Instances {
+	instances := d.Instances
+	if d.Release != nil {
+		instances = append([]Instance{*d.Release}, instances...)
+	}
+	for _, in := range instances {
 		dd := *d
 		dd.Instance = in
 		if env != nil {
@@ -499,13 +542,35 @@ func renderRunit(r *renderer, d *Data) ([]file, error) {
 			}
 			files = append(files, file{in.Name + "/" + t.name, 0o755, out})
 		}
+		if d.Release != nil && in == *d.Release {
+			// runit cannot order services: the release runs only when asked
+			// (sv once), and ./finish marks it down so that runsv never
+			// starts it again, also after an sv up or sv restart.
+			out, err := r.render("finish.tmpl", &dd)
+			if err != nil {
+				return nil, err
+			}
+			files = append(files, file{in.Name + "/finish", 0o755, out}, file{in.Name + "/down", 0o644, nil})
+		}
 	}
 	return files, nil
 }
 
 func renderLaunchd(r *renderer, d *Data) ([]file, error) {
-	return perInstance(r, d, "process.plist.tmpl",
+	var files []file
+	if d.Release != nil {
+		out, err := r.render("release.plist.tmpl", releaseData(d))
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, file{d.Release.Name + ".plist", configMode(d), out})
+	}
+	plists, err := perInstance(r, d, "process.plist.tmpl",
 		func(in Instance) string { return in.Name + ".plist" }, configMode(d))
+	if err != nil {
+		return nil, err
+	}
+	return append(files, plists...), nil
 }
 
 func renderKubernetes(r *renderer, d *Data) ([]file, error) {
@@ -537,6 +602,13 @@ func renderKubernetes(r *renderer, d *Data) ([]file, error) {
 			return nil, err
 		}
 		files = append(files, file{d.App + "-secret.yaml", 0o600, out})
+	}
+	if d.Release != nil {
+		out, err := r.render("job.yaml.tmpl", KubeData{releaseData(d), nil})
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, file{d.App + "-release-job.yaml", 0o644, out})
 	}
 	for _, t := range d.Types {
 		dd := *d
@@ -589,6 +661,26 @@ func (k KubeData) Base64(s string) string {
 	return base64Std(s)
 }
 
+// ReleaseJob returns the name of the release phase's Job, or "" when there
+// is no release: APP-release-HASH, where HASH is taken from everything the
+// built-in template puts into the Job's spec (the image, the command, its
+// PORT, the grace period and the names of the ConfigMap and the Secret). A
+// new image or command thus gives a new Job, which runs again; the same
+// export gives the same name, and kubectl apply leaves a finished Job
+// alone (its spec cannot be changed in place anyway).
+func (k KubeData) ReleaseJob() string {
+	if k.Release == nil {
+		return ""
+	}
+	h := sha256.New()
+	for _, s := range []string{k.KubeApp(), k.Image, k.Release.Command, strconv.Itoa(k.Release.Port),
+		strconv.Itoa(k.Grace), k.ConfigMap(), k.Secret()} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return k.KubeApp() + "-release-" + hex.EncodeToString(h.Sum(nil))[:10]
+}
+
 var dnsLabel = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
 
 // kubernetesNames checks that every object gets a valid, distinct name:
@@ -605,6 +697,13 @@ func kubernetesNames(d *Data) error {
 			return fmt.Errorf("kubernetes: process types %q and %q both become %q", other, t.Name, full)
 		}
 		seen[full] = t.Name
+	}
+	if d.Release != nil {
+		// The Job controller copies the Job's name into a label value,
+		// which is limited to 63 characters.
+		if job := (KubeData{Data: d}).ReleaseJob(); !dnsLabel.MatchString(job) || len(job) > 63 {
+			return fmt.Errorf("kubernetes: the release Job's name %q is not a valid object name: it must start with a letter and be at most 63 lower-case letters, digits and '-' (choose a shorter name with -a)", job)
+		}
 	}
 	return nil
 }
@@ -658,7 +757,11 @@ var checkers = map[string]checker{
 
 func (c checker) check(format string, d *Data) error {
 	if c.command != nil {
-		for _, t := range d.Types {
+		commands := make([]Type, 0, len(d.Types)+1)
+		if d.Release != nil {
+			commands = append(commands, Type{Name: d.Release.Type, Command: d.Release.Command})
+		}
+		for _, t := range append(commands, d.Types...) {
 			if err := c.command(t.Command); err != nil {
 				return fmt.Errorf("the command of %s cannot be written for %s: it %w", t.Name, format, err)
 			}

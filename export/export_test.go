@@ -24,17 +24,19 @@ const dirPlaceholder = "/etc/EXPORT-DIR"
 const sampleProcfile = `web: bundle exec puma -p $PORT -C config/puma.rb
 worker: bundle exec sidekiq -c 5 ; echo "done # not a comment" 100%
 clock: ruby clock.rb
+release: bundle exec rails db:migrate
 `
 
-// sampleApp is the app behind the golden files: web=2,worker=1,clock=0, so
-// three instances and a type that is not exported.
+// sampleApp is the app behind the golden files: web=2,worker=1,clock=0 and
+// the release phase, so three instances, a type that is not exported and a
+// one-shot.
 func sampleApp(t testing.TB) App {
 	t.Helper()
 	p, err := procfile.Parse(strings.NewReader(sampleProcfile), "Procfile")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := procfile.ParseFormation("web=2,worker=1,clock=0")
+	f, err := procfile.ParseFormation("web=2,worker=1,clock=0,release=1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,6 +324,8 @@ func TestWriteErrors(t *testing.T) {
 		{"systemd bad utf-8", "systemd", func(a *App) { a.Instances[0].Command = "echo \xff" },
 			"the command of web cannot be written for systemd: it is not valid UTF-8"},
 		{"kubernetes name", "kubernetes", func(a *App) { a.Name = "2048" }, `kubernetes: "2048-web" (app "2048", process type "web") is not a valid object name`},
+		{"kubernetes release job name", "kubernetes", func(a *App) { a.Name = strings.Repeat("s", 45) },
+			`kubernetes: the release Job's name "` + strings.Repeat("s", 45) + `-release-`},
 		{"kubernetes collision", "kubernetes", func(a *App) {
 			a.Instances[0].Name = "web_a"
 			a.Instances[1].Name = "web_a"

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -66,6 +67,11 @@ func mergeConfig(maps ...map[string]string) map[string]string {
 // and "#" exercise the formats' quoting of commands.
 const recorder = `cat /proc/self/environ > "environ.$PS" ; sleep 1000 & echo $! > "child.$PS"; echo $$ > "pid.$PS"; : " #;'x' 100%"; wait`
 
+// releaseRecorder is the release phase of the recorder app: it records its
+// environment, appends a line to release.runs each time it runs, and exits
+// 0 at once, as a finished migration does.
+const releaseRecorder = `cat /proc/self/environ > "environ.$PS" ; echo "$PS $$" >> release.runs; : " #;'x' 100%"`
+
 func recorderApp(t *testing.T, formation string, config map[string]string) (App, string) {
 	t.Helper()
 	top := t.TempDir()
@@ -77,7 +83,9 @@ func recorderApp(t *testing.T, formation string, config map[string]string) (App,
 	if err := os.Chmod(root, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	text := "web: " + recorder + "\nworker: " + recorder + "\n"
+	// The release comes last, so that it does not move the others' ports;
+	// a formation that does not name it leaves it out.
+	text := "web: " + recorder + "\nworker: " + recorder + "\nrelease: " + releaseRecorder + "\n"
 	p, err := procfile.Parse(strings.NewReader(text), "Procfile")
 	if err != nil {
 		t.Fatal(err)
@@ -181,32 +189,69 @@ func gone(pid int) bool {
 func checkRecorded(t *testing.T, app App, config map[string]string, pids map[string][]int) {
 	t.Helper()
 	for _, in := range app.Instances {
+		if in.Name == procfile.Release {
+			continue
+		}
 		label := in.Label()
 		pid := readPid(t, filepath.Join(app.Root, "pid."+label))
 		pids[label] = append(pids[label], pid)
 		child := readPid(t, filepath.Join(app.Root, "child."+label))
 		pids[label] = append(pids[label], child)
-		data, err := os.ReadFile(filepath.Join(app.Root, "environ."+label))
-		if err != nil {
-			t.Fatal(err)
-		}
-		environ := map[string]string{}
-		for _, kv := range strings.Split(strings.TrimSuffix(string(data), "\x00"), "\x00") {
-			k, v, _ := strings.Cut(kv, "=")
-			environ[k] = v
-		}
-		want := map[string]string{"PORT": strconv.Itoa(in.Port), "PS": label}
-		for k, v := range config {
-			if k != "PORT" && k != "PS" {
-				want[k] = v
-			}
-		}
-		for k, v := range want {
-			if have, ok := environ[k]; !ok || have != v {
-				t.Errorf("%s: %s = %q (set: %v), want %q", label, k, have, ok, v)
-			}
+		checkEnviron(t, app, in, config)
+	}
+}
+
+// checkEnviron checks the environment that instance in recorded: its
+// PORT and PS, and the config.
+func checkEnviron(t *testing.T, app App, in procfile.Instance, config map[string]string) {
+	t.Helper()
+	label := in.Label()
+	data, err := os.ReadFile(filepath.Join(app.Root, "environ."+label))
+	if err != nil {
+		t.Fatal(err)
+	}
+	environ := map[string]string{}
+	for _, kv := range strings.Split(strings.TrimSuffix(string(data), "\x00"), "\x00") {
+		k, v, _ := strings.Cut(kv, "=")
+		environ[k] = v
+	}
+	want := map[string]string{"PORT": strconv.Itoa(in.Port), "PS": label}
+	for k, v := range config {
+		if k != "PORT" && k != "PS" {
+			want[k] = v
 		}
 	}
+	for k, v := range want {
+		if have, ok := environ[k]; !ok || have != v {
+			t.Errorf("%s: %s = %q (set: %v), want %q", label, k, have, ok, v)
+		}
+	}
+}
+
+// releaseRuns returns the lines release.runs holds: one per run of the
+// release phase.
+func releaseRuns(t *testing.T, app App) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(app.Root, "release.runs"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+}
+
+// releaseOf returns the app's release instance.
+func releaseOf(t *testing.T, app App) procfile.Instance {
+	t.Helper()
+	for _, in := range app.Instances {
+		if in.Name == procfile.Release {
+			return in
+		}
+	}
+	t.Fatal("the app has no release phase")
+	return procfile.Instance{}
 }
 
 // logFile opens (appending) the file where a manager's own output goes.
@@ -265,7 +310,7 @@ func checkGone(t *testing.T, pids map[string][]int, labels ...string) {
 func TestSystemdAnalyzeVerify(t *testing.T) {
 	need(t, "systemd-analyze")
 	config := mergeConfig(portableConfig, hardConfig)
-	app, top := recorderApp(t, "web=2,worker=1", config)
+	app, top := recorderApp(t, "web=2,worker=1,release=1", config)
 	app.LogDir = filepath.Join(top, "log")
 	app.User = "root"
 	dir := filepath.Join(top, "units")
@@ -282,8 +327,8 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 			args = append(args, u)
 		}
 	}
-	if len(args) != 4 {
-		t.Fatalf("want 3 services and a target, have %v", args)
+	if len(args) != 5 {
+		t.Fatalf("want 3 services, the release and a target, have %v", args)
 	}
 	cmd := exec.Command("systemd-analyze", append([]string{"verify", "--man=no"}, args...)...)
 	out, err := cmd.CombinedOutput()
@@ -310,6 +355,161 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 	}
 }
 
+// A supervisord is a real supervisord, the test's child, whose config
+// includes the exported DIR/*.conf.
+type supervisord struct {
+	t       *testing.T
+	top     string
+	conf    string
+	cmd     *exec.Cmd
+	exited  chan error
+	stopped bool
+}
+
+// startSupervisord starts supervisord in top with the files exported to
+// dir; the test's cleanup stops it (and shows its logs after a failure).
+func startSupervisord(t *testing.T, top, dir, childLogDir string) *supervisord {
+	t.Helper()
+	s := &supervisord{t: t, top: top, conf: filepath.Join(top, "supervisord.conf")}
+	sock := filepath.Join(top, "supervisor.sock")
+	main := strings.Join([]string{
+		"[unix_http_server]",
+		"file=" + sock,
+		"[supervisord]",
+		"nodaemon=true",
+		"logfile=" + filepath.Join(top, "supervisord.log"),
+		"pidfile=" + filepath.Join(top, "supervisord.pid"),
+		"childlogdir=" + childLogDir,
+		"[rpcinterface:supervisor]",
+		"supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+		"[supervisorctl]",
+		"serverurl=unix://" + sock,
+		"[include]",
+		"files=" + filepath.Join(dir, "*.conf"),
+		"",
+	}, "\n")
+	if err := os.WriteFile(s.conf, []byte(main), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = exec.Command("supervisord", "-n", "-c", s.conf)
+	// A file, not a pipe: the programs inherit it, and a pipe would keep
+	// Wait waiting for them.
+	s.cmd.Stdout, s.cmd.Stderr = logFile(t, top), logFile(t, top)
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.exited = make(chan error, 1)
+	go func() { s.exited <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		if !s.stopped {
+			stopManager(t, s.cmd, syscall.SIGTERM, s.exited)
+		}
+		if t.Failed() {
+			out, _ := os.ReadFile(filepath.Join(top, "manager.log"))
+			t.Logf("supervisord output:\n%s\nlog:\n%s", out, s.log())
+		}
+	})
+	return s
+}
+
+// ctl runs supervisorctl; its exit status is not an error, as status
+// exits non-zero whenever a program is not running.
+func (s *supervisord) ctl(args ...string) string {
+	s.t.Helper()
+	out, err := exec.Command("supervisorctl", append([]string{"-c", s.conf}, args...)...).CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		s.t.Fatal(err)
+	}
+	return string(out)
+}
+
+func (s *supervisord) log() string {
+	data, _ := os.ReadFile(filepath.Join(s.top, "supervisord.log"))
+	return string(data)
+}
+
+// stop is supervisord's own shutdown, which stops every program (with
+// stopasgroup, the whole process group).
+func (s *supervisord) stop() {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		s.t.Fatal(err)
+	}
+	select {
+	case <-s.exited:
+		s.stopped = true
+	case <-time.After(60 * time.Second):
+		s.t.Fatal("supervisord did not exit after SIGTERM")
+	}
+}
+
+// TestSystemdRunsTheReleaseFirst reads the units as systemd does (key =
+// value lines, repeated keys adding up): the release is a oneshot that
+// stays active after exiting 0 and is never restarted, and every process
+// unit is ordered after it and requires it, so that none starts if it fails.
+func TestSystemdRunsTheReleaseFirst(t *testing.T) {
+	app, top := recorderApp(t, "web=2,worker=1,release=1", nil)
+	dir := filepath.Join(top, "units")
+	if err := Write("systemd", dir, app, ""); err != nil {
+		t.Fatal(err)
+	}
+	release := readUnit(t, filepath.Join(dir, "rec-release-1.service"))
+	for key, want := range map[string]string{
+		"Service.Type":            "oneshot",
+		"Service.RemainAfterExit": "yes",
+		"Service.Restart":         "",
+		"Service.Environment":     "PORT=6200 PS=release.1",
+		"Unit.PartOf":             "rec.target",
+	} {
+		if have := release[key]; have != want {
+			t.Errorf("rec-release-1.service: %s=%q, want %q", key, have, want)
+		}
+	}
+	target := readUnit(t, filepath.Join(dir, "rec.target"))
+	if !strings.Contains(" "+target["Unit.Wants"]+" ", " rec-release-1.service ") {
+		t.Errorf("rec.target: Wants=%q does not start the release", target["Unit.Wants"])
+	}
+	for _, name := range []string{"rec-web-1", "rec-web-2", "rec-worker-1"} {
+		unit := readUnit(t, filepath.Join(dir, name+".service"))
+		for _, key := range []string{"Unit.After", "Unit.Requires"} {
+			if !strings.Contains(" "+unit[key]+" ", " rec-release-1.service ") {
+				t.Errorf("%s.service: %s=%q lacks rec-release-1.service", name, key, unit[key])
+			}
+		}
+		if unit["Service.Restart"] != "on-failure" {
+			t.Errorf("%s.service: Restart=%q", name, unit["Service.Restart"])
+		}
+	}
+}
+
+// readUnit returns a unit file's settings as "Section.Key" to the values
+// of every line that sets it, joined by spaces.
+func readUnit(t *testing.T, path string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := map[string]string{}
+	section := ""
+	for _, line := range strings.Split(string(data), "\n") {
+		switch {
+		case line == "" || line[0] == '#':
+		case line[0] == '[':
+			section = strings.Trim(line, "[]")
+		default:
+			k, v, _ := strings.Cut(line, "=")
+			key := section + "." + k
+			if unit[key] != "" {
+				v = unit[key] + " " + v
+			}
+			unit[key] = v
+		}
+	}
+	return unit
+}
+
 func TestSupervisord(t *testing.T) {
 	need(t, "supervisord", "supervisorctl")
 	app, top := recorderApp(t, "web=2,worker=1", portableConfig)
@@ -322,70 +522,81 @@ func TestSupervisord(t *testing.T) {
 	if err := Write("supervisord", dir, app, ""); err != nil {
 		t.Fatal(err)
 	}
-	conf := filepath.Join(top, "supervisord.conf")
-	sock := filepath.Join(top, "supervisor.sock")
-	main := strings.Join([]string{
-		"[unix_http_server]",
-		"file=" + sock,
-		"[supervisord]",
-		"nodaemon=true",
-		"logfile=" + filepath.Join(top, "supervisord.log"),
-		"pidfile=" + filepath.Join(top, "supervisord.pid"),
-		"childlogdir=" + app.LogDir,
-		"[rpcinterface:supervisor]",
-		"supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
-		"[supervisorctl]",
-		"serverurl=unix://" + sock,
-		"[include]",
-		"files=" + filepath.Join(dir, "*.conf"),
-		"",
-	}, "\n")
-	if err := os.WriteFile(conf, []byte(main), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sup := exec.Command("supervisord", "-n", "-c", conf)
-	// A file, not a pipe: the programs inherit it, and a pipe would keep
-	// Wait waiting for them.
-	sup.Stdout, sup.Stderr = logFile(t, top), logFile(t, top)
-	if err := sup.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- sup.Wait() }()
-	stopped := false
 	pids := map[string][]int{}
-	defer func() {
-		if !stopped {
-			stopManager(t, sup, syscall.SIGTERM, exited)
-		}
-		killLeftovers(t, pids)
-		if t.Failed() {
-			out, _ := os.ReadFile(filepath.Join(top, "manager.log"))
-			data, _ := os.ReadFile(filepath.Join(top, "supervisord.log"))
-			t.Logf("supervisord output:\n%s\nlog:\n%s", out, data)
-		}
-	}()
+	t.Cleanup(func() { killLeftovers(t, pids) })
+	sup := startSupervisord(t, top, dir, app.LogDir)
 
 	checkRecorded(t, app, portableConfig, pids)
 
-	status, err := exec.Command("supervisorctl", "-c", conf, "status").CombinedOutput()
+	status := sup.ctl("status")
 	for _, name := range []string{"rec:rec-web-1", "rec:rec-web-2", "rec:rec-worker-1"} {
-		if !bytes.Contains(status, []byte(name)) {
-			t.Errorf("supervisorctl status lacks %s (%v):\n%s", name, err, status)
+		if !strings.Contains(status, name) {
+			t.Errorf("supervisorctl status lacks %s:\n%s", name, status)
 		}
 	}
 
-	// supervisord's own shutdown stops every program, and with
-	// stopasgroup the child the shell waits for goes too.
-	if err := sup.Process.Signal(syscall.SIGTERM); err != nil {
+	// With stopasgroup, the child the shell waits for stops too.
+	sup.stop()
+	checkGone(t, pids)
+}
+
+// TestSupervisordRunsTheReleaseOnceWhenAsked: supervisord cannot start one
+// program after another has exited, so the release phase is a program that
+// supervisord does not start by itself, that runs once when started, and
+// that is not started again after it exits 0.
+func TestSupervisordRunsTheReleaseOnceWhenAsked(t *testing.T) {
+	need(t, "supervisord", "supervisorctl")
+	app, top := recorderApp(t, "web=1,release=1", portableConfig)
+	app.User = runAsUser(t, app.Root)
+	dir := filepath.Join(top, "conf.d")
+	if err := Write("supervisord", dir, app, ""); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-exited:
-		stopped = true
-	case <-time.After(60 * time.Second):
-		t.Fatal("supervisord did not exit after SIGTERM")
+	logDir := filepath.Join(top, "log")
+	if err := os.Mkdir(logDir, 0o755); err != nil {
+		t.Fatal(err)
 	}
+	pids := map[string][]int{}
+	t.Cleanup(func() { killLeftovers(t, pids) })
+	sup := startSupervisord(t, top, dir, logDir)
+
+	// web.1 runs: supervisord has started everything it starts by itself.
+	checkRecorded(t, app, portableConfig, pids)
+	if runs := releaseRuns(t, app); len(runs) != 0 {
+		t.Errorf("supervisord started the release by itself: %q", runs)
+	}
+	if status := sup.ctl("status", "rec-release-1"); !strings.Contains(status, "STOPPED") {
+		t.Errorf("release before it is started:\n%s", status)
+	}
+
+	if out := sup.ctl("start", "rec-release-1"); !strings.Contains(out, "rec-release-1: started") {
+		t.Fatalf("supervisorctl start rec-release-1:\n%s", out)
+	}
+	waitFor(t, "the release to exit", func() bool {
+		return strings.Contains(sup.ctl("status", "rec-release-1"), "EXITED")
+	})
+	checkEnviron(t, app, releaseOf(t, app), portableConfig)
+	// supervisord decides whether to start an exited program again in the
+	// pass over its programs that follows the exit, before it answers the
+	// next request: EXITED in an answer means it did not. Ask again after
+	// an update, which must not start it either.
+	sup.ctl("reread")
+	sup.ctl("update")
+	if status := sup.ctl("status", "rec-release-1"); !strings.Contains(status, "EXITED") {
+		t.Errorf("release after it exited and an update:\n%s", status)
+	}
+	if runs := releaseRuns(t, app); len(runs) != 1 {
+		t.Errorf("the release ran %d times, want once: %q", len(runs), runs)
+	}
+	log := sup.log()
+	if n := strings.Count(log, "spawned: 'rec-release-1'"); n != 1 {
+		t.Errorf("supervisord spawned the release %d times, want once", n)
+	}
+	if !strings.Contains(log, "exited: rec-release-1 (exit status 0; expected)") {
+		t.Errorf("supervisord's log lacks the release's exit with status 0")
+	}
+
+	sup.stop()
 	checkGone(t, pids)
 }
 
@@ -484,13 +695,69 @@ func TestRunit(t *testing.T) {
 	checkGone(t, pids)
 }
 
+// TestRunitRunsTheReleaseOnlyWhenAsked: runit cannot start one service
+// after another has exited, so runsv does not start the release phase's
+// service by itself (./down), sv once runs it once, and its ./finish marks
+// it down again, so that not even an sv up (as in sv up /etc/service/APP-*)
+// makes runsv start it a second time.
+func TestRunitRunsTheReleaseOnlyWhenAsked(t *testing.T) {
+	need(t, "runsv", "sv", "chpst", "svlogd")
+	app, top := recorderApp(t, "release=1", portableConfig)
+	app.User = runAsUser(t, app.Root)
+	dir := filepath.Join(top, "service")
+	if err := Write("runit", dir, app, ""); err != nil {
+		t.Fatal(err)
+	}
+	svc := filepath.Join(dir, "rec-release-1")
+	cmd := exec.Command("runsv", svc)
+	cmd.Stdout, cmd.Stderr = logFile(t, top), logFile(t, top)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		stopManager(t, cmd, syscall.SIGTERM, exited)
+		if t.Failed() {
+			out, _ := os.ReadFile(filepath.Join(top, "manager.log"))
+			t.Logf("runsv output:\n%s", out)
+		}
+	}()
+	status := func() string {
+		out, _ := exec.Command("sv", "status", svc).CombinedOutput()
+		return string(out)
+	}
+	// Down and not wanted up: runsv has decided, and will not start it.
+	down := func() bool {
+		st := status()
+		return strings.HasPrefix(st, "down: ") && !strings.Contains(st, "want up")
+	}
+	waitFor(t, "runsv to report the release down", down)
+	if runs := releaseRuns(t, app); len(runs) != 0 {
+		t.Errorf("runsv started the release by itself: %q", runs)
+	}
+
+	for i, command := range []string{"once", "up"} {
+		if out, err := exec.Command("sv", command, svc).CombinedOutput(); err != nil {
+			t.Fatalf("sv %s: %v\n%s", command, err, out)
+		}
+		waitFor(t, "the release to run once more and be down", func() bool {
+			return len(releaseRuns(t, app)) == i+1 && down()
+		})
+	}
+	checkEnviron(t, app, releaseOf(t, app), portableConfig)
+	if runs := releaseRuns(t, app); len(runs) != 2 {
+		t.Errorf("the release ran %d times after sv once and sv up, want 2: %q", len(runs), runs)
+	}
+}
+
 // TestLaunchdPlist parses the plists with a real plist reader (Python's
 // plistlib; launchd itself runs only on macOS) and checks that the command,
 // the environment and the settings arrive exactly.
 func TestLaunchdPlist(t *testing.T) {
 	need(t, "python3")
 	config := mergeConfig(portableConfig, hardConfig)
-	app, top := recorderApp(t, "web=2,worker=1", config)
+	app, top := recorderApp(t, "web=2,worker=1,release=1", config)
 	app.User = "shop"
 	app.LogDir = "/var/log/rec"
 	dir := filepath.Join(top, "agents")
@@ -525,7 +792,7 @@ json.dump(out, sys.stdout)
 		EnvironmentVariables map[string]string
 		ExitTimeOut          int
 		RunAtLoad            bool
-		KeepAlive            map[string]bool
+		KeepAlive            any // a dict, or false for the release
 		StandardOutPath      string
 	}
 	if err := json.Unmarshal(out, &plists); err != nil {
@@ -535,9 +802,18 @@ json.dump(out, sys.stdout)
 		p := plists[paths[i]]
 		name := "rec-" + in.Name + "-" + strconv.Itoa(in.Num)
 		if p.Label != name || p.WorkingDirectory != app.Root || p.UserName != "shop" ||
-			p.ExitTimeOut != 3 || !p.RunAtLoad || p.KeepAlive["SuccessfulExit"] ||
-			p.StandardOutPath != "/var/log/rec/"+name+".log" {
+			p.ExitTimeOut != 3 || p.StandardOutPath != "/var/log/rec/"+name+".log" {
 			t.Errorf("%s: %+v", name, p)
+		}
+		// Restarted when it fails and started at load; the release phase
+		// runs only when started, and is never restarted.
+		keepAlive := map[string]any{"SuccessfulExit": false}
+		if in.Name == procfile.Release {
+			if p.RunAtLoad || p.KeepAlive != false {
+				t.Errorf("%s: RunAtLoad %v, KeepAlive %v, want false and false", name, p.RunAtLoad, p.KeepAlive)
+			}
+		} else if !p.RunAtLoad || !reflect.DeepEqual(p.KeepAlive, keepAlive) {
+			t.Errorf("%s: RunAtLoad %v, KeepAlive %v, want true and %v", name, p.RunAtLoad, p.KeepAlive, keepAlive)
 		}
 		if want := []string{"/bin/sh", "-c", in.Command}; strings.Join(p.ProgramArguments, "\x00") != strings.Join(want, "\x00") {
 			t.Errorf("%s: ProgramArguments %q, want %q", name, p.ProgramArguments, want)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -24,6 +25,7 @@ const procfileText = `web: bundle exec puma -p $PORT -C config/puma.rb
 worker: bundle exec sidekiq -c 5 ; echo "$(date) $$ ${HOME}" 100%
 api_v2: ./api --listen ":${PORT}"
 clock: ruby clock.rb
+release: bundle exec rails db:migrate && echo "$(date) $$ migrated"
 `
 
 var config = map[string]string{
@@ -55,7 +57,7 @@ func TestKubernetesStrict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := procfile.ParseFormation("web=3,worker=2,api_v2=1,clock=0")
+	f, err := procfile.ParseFormation("web=3,worker=2,api_v2=1,clock=0,release=2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,10 +79,28 @@ func TestKubernetesStrict(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	o := decodeDir(t, dir)
+	check(t, o.deployments, o.services, o.configMaps, o.secrets)
+	checkRelease(t, app, o)
+}
+
+// objects are the objects of one export, by name.
+type objects struct {
+	deployments map[string]*appsv1.Deployment
+	services    map[string]*corev1.Service
+	configMaps  map[string]*corev1.ConfigMap
+	secrets     map[string]*corev1.Secret
+	jobs        map[string]*batchv1.Job
+}
+
+// decodeDir decodes every file of an export strictly into the API types.
+func decodeDir(t *testing.T, dir string) objects {
+	t.Helper()
 	deployments := map[string]*appsv1.Deployment{}
 	services := map[string]*corev1.Service{}
 	configMaps := map[string]*corev1.ConfigMap{}
 	secrets := map[string]*corev1.Secret{}
+	jobs := map[string]*batchv1.Job{}
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -112,12 +132,104 @@ func TestKubernetesStrict(t *testing.T) {
 				sec := &corev1.Secret{}
 				strict(t, file, doc, sec)
 				secrets[sec.Name] = sec
+			case "batch/v1 Job":
+				job := &batchv1.Job{}
+				strict(t, file, doc, job)
+				jobs[job.Name] = job
 			default:
 				t.Fatalf("%s: unexpected object %q %q", file, meta.APIVersion, meta.Kind)
 			}
 		}
 	}
-	check(t, deployments, services, configMaps, secrets)
+	return objects{deployments, services, configMaps, secrets, jobs}
+}
+
+// checkRelease checks the release phase's Job: one run of the Procfile's
+// release command (whatever the formation's count), never restarted, with
+// the app's config, and a name that changes with the image and the command
+// and not otherwise.
+func checkRelease(t *testing.T, app export.App, o objects) {
+	if len(o.jobs) != 1 {
+		t.Fatalf("have jobs %v, want one", keys(o.jobs))
+	}
+	var job *batchv1.Job
+	for _, j := range o.jobs {
+		job = j
+	}
+	if !strings.HasPrefix(job.Name, "shop-app-release-") {
+		t.Errorf("job name %q", job.Name)
+	}
+	// The Job controller puts the name into a label value.
+	for _, msg := range validation.IsDNS1123Label(job.Name) {
+		t.Errorf("job name %q: %s", job.Name, msg)
+	}
+	if _, ok := o.deployments["shop-app-release"]; ok {
+		t.Errorf("the release phase is also a Deployment")
+	}
+	spec := job.Spec
+	if spec.BackoffLimit == nil || *spec.BackoffLimit != 0 {
+		t.Errorf("backoffLimit %v, want 0", spec.BackoffLimit)
+	}
+	if spec.Completions != nil || spec.Parallelism != nil || spec.TTLSecondsAfterFinished != nil {
+		t.Errorf("completions %v, parallelism %v, ttlSecondsAfterFinished %v: want the defaults (one pod; a Job deleted after a TTL would run again on the next apply)",
+			spec.Completions, spec.Parallelism, spec.TTLSecondsAfterFinished)
+	}
+	pod := spec.Template.Spec
+	if pod.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("restartPolicy %q, want Never", pod.RestartPolicy)
+	}
+	if g := pod.TerminationGracePeriodSeconds; g == nil || *g != 3 {
+		t.Errorf("terminationGracePeriodSeconds %v, want 3", g)
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	want := `bundle exec rails db:migrate && echo "$(date) $$ migrated"`
+	if c.Image != app.Image || len(c.Command) != 3 || c.Command[0] != "sh" || c.Command[1] != "-c" || kubeExpand(c.Command[2]) != want {
+		t.Errorf("image %q, command %q, want %q and sh -c %q", c.Image, c.Command, app.Image, want)
+	}
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	if !reflect.DeepEqual(env, map[string]string{"PORT": "5400", "PS": "release.1"}) {
+		t.Errorf("env %v, want PORT=5400 PS=release.1", env)
+	}
+	if len(c.EnvFrom) != 2 || c.EnvFrom[0].ConfigMapRef == nil || c.EnvFrom[0].ConfigMapRef.Name != "shop-app-config" ||
+		c.EnvFrom[1].SecretRef == nil || c.EnvFrom[1].SecretRef.Name != "shop-app-secrets" {
+		t.Errorf("envFrom %+v, want the ConfigMap and the Secret", c.EnvFrom)
+	}
+
+	name := func(app export.App) string {
+		dir := t.TempDir()
+		if err := export.Write("kubernetes", dir, app, ""); err != nil {
+			t.Fatal(err)
+		}
+		jobs := decodeDir(t, dir).jobs
+		if len(jobs) != 1 {
+			t.Fatalf("have jobs %v, want one", keys(jobs))
+		}
+		return keys(jobs)[0]
+	}
+	if again := name(app); again != job.Name {
+		t.Errorf("the same export names the Job %q, then %q: kubectl apply would run it again", job.Name, again)
+	}
+	newImage := app
+	newImage.Image = "registry.example.com/shop:1.5"
+	if n := name(newImage); n == job.Name {
+		t.Errorf("a new image keeps the Job's name %q: it would not run again", n)
+	}
+	newCommand := app
+	newCommand.Instances = append([]procfile.Instance(nil), app.Instances...)
+	for i, in := range newCommand.Instances {
+		if in.Name == procfile.Release {
+			newCommand.Instances[i].Command += " --verbose"
+		}
+	}
+	if n := name(newCommand); n == job.Name {
+		t.Errorf("a new release command keeps the Job's name %q: it would not run again", n)
+	}
 }
 
 // strict decodes one YAML document into obj: an unknown or duplicate field
