@@ -19,12 +19,13 @@ const maxPort = 65535
 // order, so that their errors agree: the project, its Procfile, the env
 // files merged under the real environment, the base port and -m.
 type app struct {
-	proj    Project
-	pf      *procfile.Procfile
-	environ []string          // the real environment, then the env files' other variables
-	vars    map[string]string // the env files' variables alone
-	port    basePort
-	form    procfile.Formation // -m, its names known to the Procfile
+	proj     Project
+	pf       *procfile.Procfile
+	environ  []string          // what every process gets, from the real environment and the env files
+	vars     map[string]string // the env files' variables, with the values the processes get
+	warnings []env.Warning     // references in the env files to names nothing sets
+	port     basePort
+	form     procfile.Formation // -m, its names known to the Procfile
 }
 
 func readApp(f Flags, environ []string) (*app, error) {
@@ -36,9 +37,11 @@ func readApp(f Flags, environ []string) (*app, error) {
 	if a.pf, err = a.proj.parseProcfile(); err != nil {
 		return nil, err
 	}
-	if a.environ, a.vars, err = a.proj.loadEnv(environ); err != nil {
+	res, err := a.proj.loadEnv(environ)
+	if err != nil {
 		return nil, err
 	}
+	a.environ, a.vars, a.warnings = res.Environ, res.Vars, res.Warnings
 	if a.port, err = readPort(f.Port, environ, a.vars); err != nil {
 		return nil, err
 	}

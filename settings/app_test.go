@@ -120,7 +120,7 @@ func TestCheckFormationAndPorts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = s.Check(tt.environ)
+			_, _, err = s.Check(tt.environ)
 			checkErr(t, err, tt.err)
 		})
 	}
@@ -187,5 +187,35 @@ func TestStartPorts(t *testing.T) {
 				t.Errorf("have %q, want %q", have, tt.want)
 			}
 		})
+	}
+}
+
+// The env files are read over the real environment: ${VAR} sees it first,
+// a line may extend its own key, and a reference to a name nothing sets
+// is reported by check.
+func TestEnvOverTheRealEnvironment(t *testing.T) {
+	inDir(t, map[string]string{
+		"Procfile": "web: serve\n",
+		".env":     "PATH=$PATH:./bin\nDATA=${HOME}/data\nURL=${DATABSE_URL}\nPORT=${BASE}\n",
+	})
+	environ := []string{"PATH=/usr/bin", "HOME=/home/u", "BASE=7000"}
+	s, err := Load(Flags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Start(environ, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"PATH=/usr/bin:./bin", "HOME=/home/u", "BASE=7000", "DATA=/home/u/data", "URL=", "PORT=7000", "PS=web.1"}
+	if have := st.Config.Processes[0].Env; !slices.Equal(have, want) {
+		t.Errorf("environment %q\nwant        %q", have, want)
+	}
+	_, warnings, err := s.Check(environ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 1 || warnings[0].String() != ".env:3: ${DATABSE_URL} is not set in the environment or earlier in the env files; it expands to nothing" {
+		t.Errorf("warnings %q", warnings)
 	}
 }

@@ -8,25 +8,28 @@ import (
 	"strings"
 	"time"
 
+	"github.com/procman/procman/env"
 	"github.com/procman/procman/procfile"
 	"github.com/procman/procman/supervisor"
 )
 
 // Check validates what procman check validates, in the order start reports
-// the same errors: the Procfile, the env files, the base port, -m, the
-// lifecycle flags and the ports. It returns the Procfile.
-func (s *Settings) Check(environ []string) (*procfile.Procfile, error) {
+// the same errors: the Procfile, the env files (over environ, the real
+// environment), the base port, -m, the lifecycle flags and the ports. It
+// returns the Procfile, and the references in the env files to names that
+// nothing sets, which expand to nothing: no error, but likely a typo.
+func (s *Settings) Check(environ []string) (*procfile.Procfile, []env.Warning, error) {
 	a, err := readApp(s.flags, environ)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, _, err := s.policy(a.pf); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := a.instances(a.form); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return a.pf, nil
+	return a.pf, a.warnings, nil
 }
 
 // Exec returns what procman run executes: args, or, when args is a single
@@ -51,16 +54,16 @@ func Exec(flags Flags, environ []string, args []string) (supervisor.ExecConfig, 
 			cfg.Argv = []string{"/bin/sh", "-c", command}
 		}
 	}
-	merged, vars, err := proj.loadEnv(environ)
+	res, err := proj.loadEnv(environ)
 	if err != nil {
 		return cfg, err
 	}
-	port, err := readPort(flags.Port, environ, vars)
+	port, err := readPort(flags.Port, environ, res.Vars)
 	if err != nil {
 		return cfg, err
 	}
 	cfg.Dir = proj.Root
-	cfg.Env = setVars(merged, "PORT="+strconv.Itoa(port.n))
+	cfg.Env = setVars(res.Environ, "PORT="+strconv.Itoa(port.n))
 	return cfg, nil
 }
 
@@ -95,8 +98,9 @@ type Export struct {
 // ReadExport reads what procman export needs, in the order its errors are
 // reported: -a, --template, -t, then the Procfile, the env files, the base
 // port, -m and the ports as start reads them. Only the env files' variables
-// become the exported config: environ, the environment procman itself runs
-// in, belongs to this machine, not to the target. It does not read the
+// become the exported config (with the values the processes would get
+// here): the rest of environ, the environment procman itself runs in,
+// belongs to this machine, not to the target. It does not read the
 // project file.
 func ReadExport(flags Flags, environ []string) (*Export, error) {
 	x := &Export{Name: flags.App.or(""), TemplateDir: flags.Template.or("")}

@@ -180,6 +180,6 @@ func TestCheckPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Check(nil)
+	_, _, err = s.Check(nil)
 	checkErr(t, err, `--after "web=worker": web waits for worker, worker waits for web`)
 }

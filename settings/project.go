@@ -107,13 +107,14 @@ func (p Project) parseProcfile() (*procfile.Procfile, error) {
 	return pf, nil
 }
 
-// loadEnv reads the env files and merges them under the real environment
-// environ. It returns the files' variables too, as the base port rule and
-// export look at them on their own.
-func (p Project) loadEnv(environ []string) (merged []string, vars map[string]string, err error) {
-	vars, err = env.Load(p.EnvFiles)
+// loadEnv reads the env files over the real environment environ: what
+// every process gets, the files' variables with the values a process gets
+// for them (for the base port rule and export), and the references in the
+// files to names nothing sets.
+func (p Project) loadEnv(environ []string) (env.Result, error) {
+	res, err := env.Read(environ, p.EnvFiles)
 	if err != nil {
-		return nil, nil, &InputError{err}
+		return res, &InputError{err}
 	}
-	return env.Merge(environ, vars), vars, nil
+	return res, nil
 }

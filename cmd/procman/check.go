@@ -22,9 +22,12 @@ func checkCommand() *cli.Command {
 			if err != nil {
 				return settled(err)
 			}
-			pf, err := s.Check(os.Environ())
+			pf, warnings, err := s.Check(os.Environ())
 			if err != nil {
 				return settled(err)
+			}
+			for _, warning := range warnings {
+				fmt.Fprintf(c.App.ErrWriter, "procman: %s\n", warning)
 			}
 			w := c.App.Writer
 			fmt.Fprintf(w, "valid procfile detected (%s)\n", strings.Join(pf.Names(), ", "))
