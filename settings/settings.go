@@ -1,9 +1,8 @@
 // Package settings owns procman's rules for what a user asks for: the flags
 // (as cmd/procman read them), the project file .procman, the env files and
-// the defaults; which of them wins, what is valid, and the supervisor
-// configuration they make. It never parses a command line (it imports no
-// CLI library), reads os.Environ, touches a terminal or prints: callers
-// pass plain values in.
+// the defaults; which wins, what is valid, and the supervisor configuration
+// they make. It imports no CLI library, never reads os.Environ or a
+// terminal, and never prints: callers pass plain values in.
 package settings
 
 import "fmt"
