@@ -1,11 +1,15 @@
+//go:build linux
+
 // Command pmbench measures procman as a whole process: how long it takes
 // to start N children, how long it takes to stop, and how much memory it
-// holds. Every figure is printed next to a baseline measured in the same
-// run, as the median of several runs. bench/run.sh builds procman and runs
-// it; see that script for the usual invocation.
+// and its guardian hold, for the Linux build and the portable one side by
+// side. Every figure is printed next to a baseline measured in the same
+// run, as the median of several runs. bench/run.sh builds procman twice
+// and runs it; see that script for the usual invocation.
 //
 // It is a benchmark tool, not part of procman: it writes to stdout and
-// stderr and exits on its own.
+// stderr and exits on its own. It reads what it measures from Linux's
+// /proc and inotify, and so builds on Linux only.
 package main
 
 import (
@@ -66,7 +70,8 @@ func main() {
 }
 
 type config struct {
-	procman  string
+	procman  string // the Linux build
+	portable string // the portable build (-tags procman_portable), or ""
 	runs     int
 	startN   []int
 	memN     []int
@@ -87,7 +92,8 @@ func run(args []string, stdout io.Writer) error {
 	var c config
 	var startN, memN, stopN string
 	fs := flag.NewFlagSet("pmbench", flag.ContinueOnError)
-	fs.StringVar(&c.procman, "procman", "", "path of the procman binary to measure (required)")
+	fs.StringVar(&c.procman, "procman", "", "path of the procman binary to measure, the default (Linux) build (required)")
+	fs.StringVar(&c.portable, "portable", "", "path of procman built with -tags procman_portable, measured next to -procman (startup and memory)")
 	fs.IntVar(&c.runs, "runs", 7, "repetitions of each measurement; the median is reported")
 	fs.StringVar(&startN, "start", "1,10,100,1000", "children counts for the startup benchmark")
 	fs.StringVar(&stopN, "stop", "10,100,1000", "children counts for the shutdown benchmark (cooperative children)")
@@ -129,6 +135,11 @@ func run(args []string, stdout io.Writer) error {
 	if c.procman, err = filepath.Abs(c.procman); err != nil {
 		return err
 	}
+	if c.portable != "" {
+		if c.portable, err = filepath.Abs(c.portable); err != nil {
+			return err
+		}
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -137,11 +148,12 @@ func run(args []string, stdout io.Writer) error {
 	var rows []row
 	var notes []string
 	if c.only == "" || c.only == "startup" {
-		r, err := b.startup()
+		r, n, err := b.startup()
 		if err != nil {
 			return err
 		}
 		rows = append(rows, r...)
+		notes = append(notes, n...)
 	}
 	if c.only == "" || c.only == "shutdown" {
 		r, err := b.shutdown()
@@ -164,7 +176,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 	printTable(stdout, rows, c.runs, notes)
 	for _, r := range rows {
-		if r.verdict == "MISSED" {
+		if slices.Contains(r.verdicts[:], "MISSED") {
 			return errors.New("a target was missed")
 		}
 	}
@@ -254,12 +266,9 @@ func (t *trial) environ(extra ...string) []string {
 	return append(append(os.Environ(), "PMBENCH_TOKEN="+t.token), extra...)
 }
 
-// procman returns procman's command for n copies of child, its stdout and
-// stderr discarded (the output path is the throughput benchmark's).
-func (b *bench) procman(t *trial, child string, n int, grace string) (*exec.Cmd, error) {
-	return b.procmanAt(b.cfg.procman, t, child, n, grace)
-}
-
+// procmanAt returns the command of procman at bin for n copies of child,
+// its stdout and stderr discarded (the output path is the throughput
+// benchmark's).
 func (b *bench) procmanAt(bin string, t *trial, child string, n int, grace string) (*exec.Cmd, error) {
 	procfile := filepath.Join(t.dir, "Procfile")
 	if err := os.WriteFile(procfile, []byte("w: "+child+"\n"), 0o644); err != nil {
@@ -468,12 +477,18 @@ func (b *bench) logf(format string, args ...any) {
 type starter int
 
 const (
-	byProcman starter = iota
-	byLoop            // the shell loop baseline
-	byFloor           // pmbench's bare fork+exec (floor.go)
+	byProcman  starter = iota // the Linux build
+	byPortable                // the portable build
+	byLoop                    // the shell loop baseline
+	byFloor                   // pmbench's bare fork+exec (floor.go)
 )
 
-func (w starter) String() string { return [...]string{"procman", "sh loop", "bare fork+exec"}[w] }
+func (w starter) String() string {
+	return [...]string{"procman", "procman (portable)", "sh loop", "bare fork+exec"}[w]
+}
+
+// isProcman says whether w is a build of procman, which has a guardian.
+func (w starter) isProcman() bool { return w == byProcman || w == byPortable }
 
 // prepare makes a trial directory, watches it for the children's files,
 // and builds the command that starts n children: procman with -t grace,
@@ -493,7 +508,11 @@ func (b *bench) prepare(n int, ignoreTerm bool, who starter, grace string) (*tri
 	if who == byLoop {
 		return t, w, shellLoop(t, child, n), nil
 	}
-	cmd, err := b.procman(t, child, n, grace)
+	bin := b.cfg.procman
+	if who == byPortable {
+		bin = b.cfg.portable
+	}
+	cmd, err := b.procmanAt(bin, t, child, n, grace)
 	if err != nil {
 		w.close()
 		t.remove()
@@ -526,6 +545,11 @@ func (b *bench) startOnce(n int, who starter) (time.Duration, error) {
 	} else if _, serr := p.stop(unix.SIGTERM); serr != nil && err == nil {
 		err = fmt.Errorf("stop: %w", serr)
 	}
+	if who.isProcman() {
+		if gerr := guardianGone(p); gerr != nil && err == nil {
+			err = gerr
+		}
+	}
 	if left := clean(t); left > 0 && err == nil && who != byLoop {
 		err = fmt.Errorf("%d processes left running after %v exited", left, who)
 	}
@@ -535,58 +559,65 @@ func (b *bench) startOnce(n int, who starter) (time.Duration, error) {
 	return t1.Sub(t0), nil
 }
 
-func (b *bench) startup() ([]row, error) {
+// startup times the start of n children by each build of procman, the
+// sh loop and the floor, in turns. Each build's figure is set against the
+// sh loop (the target that README states) and against the floor (the
+// portable build's target: what a Go supervisor could reach at best).
+func (b *bench) startup() ([]row, []string, error) {
 	var rows []row
+	var floorNotes []string
+	order := []starter{byProcman, byLoop, byFloor}
+	if b.cfg.portable != "" {
+		order = []starter{byProcman, byPortable, byLoop, byFloor}
+	}
 	for _, n := range b.cfg.startN {
-		var pm, sh, floor, ratios, floorRatios []float64
+		times := make(map[starter][]float64)
+		var vsLoop, vsFloor [nBuilds][]float64
+		var floorRatios []float64
 		for i := 0; i < b.cfg.runs; i++ {
 			// Rotate the order so no one always runs on a machine warmed
 			// (or tired) by another.
-			order := []starter{byProcman, byLoop, byFloor}
-			for k := 0; k < i%3; k++ {
-				order = append(order[1:], order[0])
-			}
-			for _, who := range order {
+			for k := range order {
+				who := order[(i+k)%len(order)]
 				d, err := b.startOnce(n, who)
 				if err != nil {
-					return nil, fmt.Errorf("startup of %d children (%v): %w", n, who, err)
+					return nil, nil, fmt.Errorf("startup of %d children (%v): %w", n, who, err)
 				}
 				b.logf("startup n=%d %v: %v", n, who, d)
-				switch who {
-				case byProcman:
-					pm = append(pm, seconds(d))
-				case byLoop:
-					sh = append(sh, seconds(d))
-				case byFloor:
-					floor = append(floor, seconds(d))
+				times[who] = append(times[who], seconds(d))
+			}
+			sh, floor := times[byLoop][i], times[byFloor][i]
+			for build, who := range []starter{byProcman, byPortable} {
+				if ts := times[who]; len(ts) > i {
+					vsLoop[build] = append(vsLoop[build], ts[i]/sh)
+					vsFloor[build] = append(vsFloor[build], ts[i]/floor)
 				}
 			}
-			ratios = append(ratios, pm[i]/sh[i])
-			floorRatios = append(floorRatios, floor[i]/sh[i])
+			floorRatios = append(floorRatios, floor/sh)
 		}
 		name := fmt.Sprintf("startup, %d %s", n, plural(n, "child", "children"))
-		r := row{
-			name:     name,
-			unit:     "time",
-			procman:  stats(pm),
-			baseline: stats(sh),
-			basename: "sh loop",
-			ratio:    stats(ratios).median,
+		loop := row{name: name, unit: "time", baseline: stats(times[byLoop]), basename: "sh loop"}
+		fl := row{name: name + ", against the floor", unit: "time", baseline: stats(times[byFloor]), basename: "bare Go fork+exec"}
+		for build, who := range []starter{byProcman, byPortable} {
+			if len(times[who]) == 0 {
+				continue
+			}
+			loop.builds[build], fl.builds[build] = stats(times[who]), stats(times[who])
+			loop.ratios[build], fl.ratios[build] = stats(vsLoop[build]).median, stats(vsFloor[build]).median
+			if n >= 100 {
+				loop.target = "≤ 0.8× sh loop"
+				loop.verdicts[build] = judge(loop.ratios[build] <= 0.8, build == linuxBuild)
+			}
+			if n == 100 && build == portableBuild {
+				fl.target = "portable ≤ 1.2× floor"
+				fl.verdicts[build] = judge(fl.ratios[build] <= 1.2, true)
+			}
 		}
-		if n >= 100 {
-			r.target = "≤ 0.8× sh loop"
-			r.verdict = verdict(r.ratio <= 0.8)
-		}
-		rows = append(rows, r, row{
-			name:     name + ", bare Go fork+exec (floor)",
-			unit:     "time",
-			procman:  stats(floor),
-			baseline: stats(sh),
-			basename: "sh loop",
-			ratio:    stats(floorRatios).median,
-		})
+		rows = append(rows, loop, fl)
+		floorNotes = append(floorNotes, fmt.Sprintf("%d: %.2f×", n, stats(floorRatios).median))
 	}
-	return rows, nil
+	notes := []string{"The floor against the sh loop, by children: " + strings.Join(floorNotes, ", ") + "."}
+	return rows, notes, nil
 }
 
 // stopOnce starts n children, waits until all have touched their file,
@@ -619,6 +650,8 @@ func (b *bench) stopOnce(n int, ignoreTerm, baseline bool, grace string) (time.D
 	t1, err := p.stop(unix.SIGTERM)
 	if baseline {
 		unix.Kill(-p.cmd.Process.Pid, unix.SIGKILL)
+	} else if gerr := guardianGone(p); gerr != nil && err == nil {
+		err = gerr
 	}
 	if left := clean(t); left > 0 && err == nil {
 		err = fmt.Errorf("%d processes left running after exit", left)
@@ -670,66 +703,91 @@ func (b *bench) shutdown() ([]row, error) {
 				sh = append(sh, seconds(d))
 			}
 		}
-		r := row{name: k.name, unit: "time", procman: stats(pm), target: k.targetText}
+		r := row{name: k.name, unit: "time", target: k.targetText}
+		r.builds[linuxBuild] = stats(pm)
 		if k.baseline {
 			r.baseline, r.basename = stats(sh), "sh trap+kill+wait"
 		} else {
 			g, _ := strconv.ParseFloat(k.grace, 64)
-			r.baseline, r.basename = summary{median: g, lo: g, hi: g}, "the grace period"
+			r.baseline, r.basename = summary{median: g, lo: g, hi: g, n: 1}, "the grace period"
 		}
 		if k.target != nil {
-			r.verdict = verdict(k.target(r.procman.median, r.baseline.median))
+			r.verdicts[linuxBuild] = judge(k.target(r.builds[linuxBuild].median, r.baseline.median), true)
 		}
 		rows = append(rows, r)
 	}
 	return rows, nil
 }
 
+// memFigures is what memOnce measures of procman and its guardian.
+type memFigures struct {
+	hwm, rss, cpu float64 // procman's peak RSS and RSS (MiB), its share of one CPU
+	guardian      bool    // whether procman's guardian was found
+	ghwm, gcpu    float64 // the guardian's peak RSS (MiB) and share of one CPU
+}
+
 // memOnce starts n idle children and returns procman's peak RSS (VmHWM)
-// read just before it is stopped, in MiB, and its RSS at that moment.
+// read just before it is stopped, in MiB, and its RSS at that moment;
+// and its guardian's peak RSS, when there is a guardian.
 //
-// With a window, it also returns the share of one CPU that procman used
-// while its children were idle, over that window (after the settling).
-func (b *bench) memOnce(bin string, n int, window time.Duration) (hwm, rss, cpu float64, err error) {
+// With a window, it also returns the share of one CPU that procman (and
+// its guardian, with the children the guardian has reaped) used while the
+// children were idle, over that window (after the settling).
+func (b *bench) memOnce(bin string, n int, window time.Duration) (memFigures, error) {
+	var m memFigures
 	t, err := b.newTrial()
 	if err != nil {
-		return 0, 0, 0, err
+		return m, err
 	}
 	defer t.remove()
 	w, err := watch(t.touch)
 	if err != nil {
-		return 0, 0, 0, err
+		return m, err
 	}
 	defer w.close()
 	cmd, err := b.procmanAt(bin, t, childCmd(t.touch, false), n, "5")
 	if err != nil {
-		return 0, 0, 0, err
+		return m, err
 	}
 	p, _, err := launch(cmd)
 	if err != nil {
-		return 0, 0, 0, err
+		return m, err
 	}
+	pid := p.cmd.Process.Pid
 	_, err = w.wait(n, p.exited)
-	var st map[string]int
+	var st, gst map[string]int
 	if err == nil {
 		time.Sleep(settle) // idle children: measure the app at rest
+		g, found := findGuardian(pid)
 		if window > 0 {
-			c0, t0 := cpuTime(p.cmd.Process.Pid), time.Now()
+			c0, g0, t0 := cpuTime(pid), guardianCPU(g), time.Now()
 			time.Sleep(window)
-			cpu = float64(cpuTime(p.cmd.Process.Pid)-c0) / float64(time.Since(t0))
+			el := float64(time.Since(t0))
+			m.cpu = float64(cpuTime(pid)-c0) / el
+			m.gcpu = float64(guardianCPU(g)-g0) / el
 		}
-		st, err = status(p.cmd.Process.Pid, "VmHWM", "VmRSS")
+		st, err = status(pid, "VmHWM", "VmRSS")
+		if found && err == nil {
+			// A guardian that has gone since is no guardian.
+			gst, _ = status(g, "VmHWM")
+			m.guardian = gst != nil
+		}
 	}
 	if _, serr := p.stop(unix.SIGTERM); serr != nil && err == nil {
 		err = fmt.Errorf("stop: %w", serr)
+	}
+	if gerr := guardianGone(p); gerr != nil && err == nil {
+		err = gerr
 	}
 	if left := clean(t); left > 0 && err == nil {
 		err = fmt.Errorf("%d processes left running after procman exited", left)
 	}
 	if err != nil {
-		return 0, 0, 0, err
+		return memFigures{}, err
 	}
-	return float64(st["VmHWM"]) / 1024, float64(st["VmRSS"]) / 1024, cpu, nil
+	m.hwm, m.rss = float64(st["VmHWM"])/1024, float64(st["VmRSS"])/1024
+	m.ghwm = float64(gst["VmHWM"]) / 1024
+	return m, nil
 }
 
 // cpuTime returns the CPU time all threads of process pid have used, in
@@ -803,18 +861,40 @@ func (b *bench) goFloor() (float64, error) {
 	return float64(st["VmHWM"]) / 1024, nil
 }
 
+// memory measures each build's peak RSS and CPU at rest with n idle
+// children, its guardian's peak RSS, and the two together, which the
+// targets bound for both builds.
 func (b *bench) memory() ([]row, []string, error) {
 	limits := map[int]float64{1: 6, 100: 9, 1000: 40}
+	withGuardian := map[int]float64{1: 8, 100: 10}
+	bins := [nBuilds]string{b.cfg.procman, b.cfg.portable}
 	var rows []row
 	var rest []string
 	var floors []float64
-	var idle []row // after the memory rows
+	var idle, guardian []row         // after the memory rows
+	var runs, unguarded [nBuilds]int // runs of each build, and those without a guardian
 	for _, n := range b.cfg.memN {
-		var hwm, rss, shLoop, cpu []float64
+		var hwm, rss, cpu, ghwm, gcpu, both [nBuilds][]float64
+		var shLoop []float64
 		for i := 0; i < b.cfg.runs; i++ {
-			h, r, c, err := b.memOnce(b.cfg.procman, n, restWindow)
-			if err != nil {
-				return nil, nil, fmt.Errorf("memory with %d children: %w", n, err)
+			for build, bin := range bins {
+				if bin == "" {
+					continue
+				}
+				m, err := b.memOnce(bin, n, restWindow)
+				if err != nil {
+					return nil, nil, fmt.Errorf("memory with %d children (%s): %w", n, buildNames[build], err)
+				}
+				b.logf("memory n=%d %s: VmHWM %.2f MiB, VmRSS %.2f MiB; guardian %v, VmHWM %.2f MiB",
+					n, buildNames[build], m.hwm, m.rss, m.guardian, m.ghwm)
+				hwm[build], rss[build], cpu[build] = append(hwm[build], m.hwm), append(rss[build], m.rss), append(cpu[build], m.cpu)
+				runs[build]++
+				if m.guardian {
+					ghwm[build], gcpu[build] = append(ghwm[build], m.ghwm), append(gcpu[build], m.gcpu)
+					both[build] = append(both[build], m.hwm+m.ghwm)
+				} else {
+					unguarded[build]++
+				}
 			}
 			s, err := b.shLoopRSS(n)
 			if err != nil {
@@ -824,45 +904,77 @@ func (b *bench) memory() ([]row, []string, error) {
 			if err != nil {
 				return nil, nil, fmt.Errorf("memory of an idle Go process: %w", err)
 			}
-			b.logf("memory n=%d: VmHWM %.2f MiB, VmRSS %.2f MiB; sh loop %.2f MiB; idle Go %.2f MiB", n, h, r, s, g)
-			hwm, rss, shLoop, cpu = append(hwm, h), append(rss, r), append(shLoop, s), append(cpu, c)
-			floors = append(floors, g)
+			b.logf("memory n=%d: sh loop %.2f MiB; idle Go %.2f MiB", n, s, g)
+			shLoop, floors = append(shLoop, s), append(floors, g)
 		}
-		name := fmt.Sprintf("peak RSS, %d idle %s", n, plural(n, "child", "children"))
-		r := row{name: name, unit: "MiB", procman: stats(hwm), baseline: stats(shLoop), basename: "sh loop"}
-		if lim, ok := limits[n]; ok {
+		children := fmt.Sprintf("%d idle %s", n, plural(n, "child", "children"))
+		r := row{name: "peak RSS, " + children, unit: "MiB", baseline: stats(shLoop), basename: "sh loop"}
+		gr := row{name: "guardian peak RSS, " + children, unit: "MiB"}
+		br := row{name: "procman + guardian peak RSS, " + children, unit: "MiB"}
+		cr := row{name: "CPU at rest, " + children, unit: "CPU"}
+		gcr := row{name: "guardian CPU at rest, " + children, unit: "CPU"}
+		lim, hasLim := limits[n]
+		blim, hasBlim := withGuardian[n]
+		if hasLim {
 			r.target = fmt.Sprintf("≤ %g MiB", lim)
-			r.verdict = verdict(r.procman.median <= lim)
+		}
+		if hasBlim {
+			br.target = fmt.Sprintf("≤ %g MiB", blim)
+		}
+		for build := range bins {
+			if len(hwm[build]) == 0 {
+				continue
+			}
+			r.builds[build], cr.builds[build] = stats(hwm[build]), stats(cpu[build])
+			if hasLim {
+				r.verdicts[build] = judge(r.builds[build].median <= lim, build == linuxBuild)
+			}
+			// A run without a guardian leaves "-": there is nothing to judge.
+			if len(ghwm[build]) == 0 {
+				continue
+			}
+			gr.builds[build], gcr.builds[build], br.builds[build] = stats(ghwm[build]), stats(gcpu[build]), stats(both[build])
+			if hasBlim {
+				br.verdicts[build] = judge(br.builds[build].median <= blim, true)
+			}
 		}
 		rows = append(rows, r)
-		rest = append(rest, fmt.Sprintf("%d: %.1f MiB", n, stats(rss).median))
-		idle = append(idle, row{name: fmt.Sprintf("CPU at rest, %d idle %s", n, plural(n, "child", "children")),
-			unit: "CPU", procman: stats(cpu)})
+		rest = append(rest, fmt.Sprintf("%d: %.1f MiB", n, stats(rss[linuxBuild]).median))
+		idle = append(idle, cr)
+		guardian = append(guardian, gr, br, gcr)
 		for _, a := range b.cfg.also {
 			alt, path, _ := strings.Cut(a, "=")
 			var ah []float64
 			for i := 0; i < b.cfg.runs; i++ {
-				h, _, _, err := b.memOnce(path, n, 0)
+				m, err := b.memOnce(path, n, 0)
 				if err != nil {
 					return nil, nil, fmt.Errorf("memory with %d children (%s): %w", n, alt, err)
 				}
-				ah = append(ah, h)
+				ah = append(ah, m.hwm)
 			}
-			// Another build is shown for comparison; only the build under
-			// test decides the exit status.
-			ar := row{name: name + ", " + alt, unit: "MiB", procman: stats(ah),
-				baseline: stats(shLoop), basename: "sh loop", target: r.target}
-			if lim, ok := limits[n]; ok {
-				ar.verdict = "(" + strings.ToLower(verdict(ar.procman.median <= lim)) + ")"
+			// Another Linux build is shown for comparison; only the build
+			// under test decides the exit status.
+			ar := row{name: r.name + ", " + alt, unit: "MiB", baseline: stats(shLoop), basename: "sh loop", target: r.target}
+			ar.builds[linuxBuild] = stats(ah)
+			if hasLim {
+				ar.verdicts[linuxBuild] = judge(ar.builds[linuxBuild].median <= lim, false)
 			}
 			rows = append(rows, ar)
 		}
 	}
-	rows = append(rows, idle...)
+	rows = append(append(rows, guardian...), idle...)
 	notes := []string{
-		fmt.Sprintf("CPU at rest: procman's CPU time over %v while its children idle, as a share of one CPU (a shell uses none).", restWindow),
+		fmt.Sprintf("CPU at rest: CPU time over %v while the children idle, as a share of one CPU (a shell uses none);", restWindow),
+		"the guardian's counts the children it has reaped, such as a sleep it runs.",
 		fmt.Sprintf("Peak RSS of an idle Go process (the runtime's floor): %.1f MiB.", stats(floors).median),
-		"procman's RSS at rest, by children: " + strings.Join(rest, ", ") + ".",
+		"procman's RSS at rest (Linux build), by children: " + strings.Join(rest, ", ") + ".",
+		"procman + guardian: the sum of the two peaks, per run.",
+	}
+	for build, n := range unguarded {
+		if n > 0 {
+			notes = append(notes, fmt.Sprintf("The %s had no guardian (no process whose argv has %q followed by procman's pid) in %d of %d runs.",
+				buildNames[build], guardianWord, n, runs[build]))
+		}
 	}
 	return rows, notes, nil
 }
@@ -874,11 +986,4 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "MISSED"
 }
