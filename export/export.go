@@ -8,11 +8,11 @@ package export
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"math"
 	"net/url"
@@ -672,7 +672,9 @@ func (k KubeData) ReleaseJob() string {
 	if k.Release == nil {
 		return ""
 	}
-	h := sha256.New()
+	// FNV, not a cryptographic hash: it only tells exports apart, and
+	// procman's binary links no crypto package.
+	h := fnv.New64a()
 	for _, s := range []string{k.KubeApp(), k.Image, k.Release.Command, strconv.Itoa(k.Release.Port),
 		strconv.Itoa(k.Grace), k.ConfigMap(), k.Secret()} {
 		h.Write([]byte(s))

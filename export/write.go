@@ -3,15 +3,16 @@ package export
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -269,7 +270,8 @@ func (s *swap) plan(files []file, old []string) error {
 // and makes room beside them for the old files that the switch moves out.
 func (s *swap) stageFiles(files []file) error {
 	for i := 0; ; i++ {
-		name := ".procman-tmp-" + s.app + "-" + rand.Text()[:10]
+		// Unique enough with mkdir's EEXIST: no crypto/rand in procman.
+		name := ".procman-tmp-" + s.app + "-" + strconv.FormatUint(rand.Uint64(), 36)
 		d, err := s.root.mkdir(name, 0o700)
 		if errors.Is(err, syscall.EEXIST) && i < 10 {
 			continue
