@@ -15,8 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/procman/procman/supervisor"
 )
 
 // Version is the protocol version this package speaks. Every request and
@@ -89,16 +87,20 @@ type Instance struct {
 	Exit     string    `json:"exit,omitempty"`   // how it last ended: "exited with code 1"
 }
 
-func fromStatus(sts []supervisor.Status) []Instance {
-	if sts == nil {
-		return nil
-	}
-	out := make([]Instance, len(sts))
-	for i, s := range sts {
-		out[i] = Instance{Label: s.Label, Name: s.Name, State: s.State, Pid: s.Pid,
-			Started: s.Started, Restarts: s.Restarts, Port: s.Port, Ready: s.Ready, Exit: s.Exit}
-	}
-	return out
+// An Ask is a request the server has decoded and validated, waiting for
+// its answer: whoever serves the socket sends exactly one Answer on Reply,
+// which has room for it.
+type Ask struct {
+	Request
+	Reply chan<- Answer
+}
+
+// An Answer replies to an Ask: the instances that ps lists or that stop,
+// restart and scale acted on, or the reason the request failed (one line,
+// sent to the client as the response's error).
+type Answer struct {
+	Instances []Instance
+	Err       error
 }
 
 // ParseRequest decodes one request line (a trailing newline is allowed)

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/procman/procman/supervisor"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,10 +42,10 @@ const ioTimeout = 10 * time.Second
 const AskTimeout = 60 * time.Second
 
 // A Server is procman's end of the control socket. Listen creates it, Serve
-// answers connections, and Requests is what supervisor.Run reads: each
-// connection's one request line is decoded strictly, validated and sent
-// there as a supervisor.Request, and the supervisor's reply goes back as
-// one Response line. The server's goroutines are the ones that wait (on
+// answers connections, and Asks is where the supervisor's side takes the
+// requests: each connection's one request line is decoded strictly,
+// validated and handed over as an Ask, and its Answer goes back as one
+// Response line. The server's goroutines are the ones that wait (on
 // the client, on the channel, on the reply), never the supervisor's owner,
 // which replies to a buffered channel.
 type Server struct {
@@ -54,7 +53,7 @@ type Server struct {
 	ln      *os.File        // the listening socket, non-blocking, in the runtime's poller
 	raw     syscall.RawConn // ln's, to wait for connections and accept them
 	id      fileID          // of the socket we bound, so Close removes only ours
-	reqs    chan supervisor.Request
+	asks    chan Ask
 	done    chan struct{}
 	slots   chan struct{}
 	timeout time.Duration // ioTimeout, shorter in tests
@@ -104,7 +103,7 @@ func Listen(path string) (*Server, error) {
 		ln:      ln,
 		raw:     raw,
 		id:      id,
-		reqs:    make(chan supervisor.Request),
+		asks:    make(chan Ask),
 		done:    make(chan struct{}),
 		slots:   make(chan struct{}, maxConns),
 		timeout: ioTimeout,
@@ -231,10 +230,10 @@ func lstatID(path string) (fileID, uint32, error) {
 // Path returns the socket's path.
 func (s *Server) Path() string { return s.path }
 
-// Requests returns the channel to pass to supervisor.Run as
-// Config.Requests. It is unbuffered: a request is sent only when the
-// supervisor takes it.
-func (s *Server) Requests() <-chan supervisor.Request { return s.reqs }
+// Asks returns the channel on which the server hands over each request
+// it has decoded and validated. Whoever serves the socket (procman's
+// supervisor) takes them one at a time and answers each on its Reply.
+func (s *Server) Asks() <-chan Ask { return s.asks }
 
 // Serve answers connections until Close is called, then returns nil. It
 // returns an error only when accepting fails for good.
@@ -461,23 +460,22 @@ func readRequest(r io.Reader) ([]byte, error) {
 // supervisor that has returned (and a caller that has not closed the
 // server yet).
 func (s *Server) ask(req Request) Response {
-	reply := make(chan supervisor.Reply, 1)
-	sreq := supervisor.Request{Op: req.Op, Targets: req.Targets, Counts: req.Counts, Reply: reply}
+	reply := make(chan Answer, 1)
 	t := time.NewTimer(s.askWait)
 	defer t.Stop()
 	select {
-	case s.reqs <- sreq:
+	case s.asks <- Ask{Request: req, Reply: reply}:
 	case <-s.done:
 		return failure(errStopping)
 	case <-t.C:
 		return failure(errors.New("procman did not take the request in time"))
 	}
 	select {
-	case r := <-reply:
-		if r.Err != nil {
-			return failure(r.Err)
+	case a := <-reply:
+		if a.Err != nil {
+			return failure(a.Err)
 		}
-		return Response{V: Version, OK: true, Instances: fromStatus(r.Instances)}
+		return Response{V: Version, OK: true, Instances: a.Instances}
 	case <-t.C:
 		return failure(errors.New("procman did not answer in time"))
 	}

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/procman/procman/logmux"
-	"github.com/procman/procman/supervisor"
 	"golang.org/x/sys/unix"
 )
 
@@ -64,18 +62,18 @@ type fake struct {
 	ops []string
 }
 
-func (f *fake) run(reqs <-chan supervisor.Request, stop <-chan struct{}) {
-	table := []supervisor.Status{
+func (f *fake) run(asks <-chan Ask, stop <-chan struct{}) {
+	table := []Instance{
 		{Label: "web.1", Name: "web", State: "running", Pid: 100, Port: 5000, Started: time.Now()},
 		{Label: "web.2", Name: "web", State: "running", Pid: 101, Port: 5001, Started: time.Now()},
 	}
 	for {
 		select {
-		case req := <-reqs:
+		case req := <-asks:
 			f.mu.Lock()
 			f.ops = append(f.ops, req.Op)
 			f.mu.Unlock()
-			var r supervisor.Reply
+			var r Answer
 			switch req.Op {
 			case "ps":
 				r.Instances = table
@@ -114,7 +112,7 @@ func serveFake(t testing.TB) (*Server, *fake) {
 	f := &fake{}
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	go func() { f.run(s.Requests(), stop); close(done) }()
+	go func() { f.run(s.Asks(), stop); close(done) }()
 	t.Cleanup(func() { close(stop); <-done })
 	return s, f
 }
@@ -245,7 +243,7 @@ func TestServeSilentClient(t *testing.T) {
 	f := &fake{}
 	stop := make(chan struct{})
 	defer close(stop)
-	go f.run(s.Requests(), stop)
+	go f.run(s.Asks(), stop)
 
 	silent, err := net.Dial("unix", path)
 	if err != nil {
@@ -544,7 +542,7 @@ func TestListenReplacesStale(t *testing.T) {
 	defer s.Close()
 	stop := make(chan struct{})
 	defer close(stop)
-	go (&fake{}).run(s.Requests(), stop)
+	go (&fake{}).run(s.Asks(), stop)
 	if resp := call(t, path, Request{V: 1, Op: "ps"}); len(resp.Instances) != 2 {
 		t.Errorf("ps on the new socket: %+v", resp)
 	}
@@ -654,90 +652,6 @@ func TestCallOtherVersion(t *testing.T) {
 	}
 }
 
-// With a real supervisor: bad requests change nothing, ps keeps
-// answering, restart changes only the pid it names, quit stops the app.
-func TestServeRealSupervisor(t *testing.T) {
-	s := serve(t)
-	sigs := make(chan os.Signal, 1)
-	type result struct {
-		code int
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		code, err := supervisor.Run(supervisor.Config{
-			Dir: t.TempDir(),
-			Processes: []supervisor.Process{
-				{Name: "a", Label: "a.1", Command: "exec sleep 100"},
-				{Name: "b", Label: "b.1", Command: "exec sleep 100"},
-			},
-			Grace:    5 * time.Second,
-			Log:      logmux.New(io.Discard, logmux.Options{}),
-			Signals:  sigs,
-			Requests: s.Requests(),
-		})
-		done <- result{code, err}
-	}()
-	stopped := false
-	defer func() {
-		if !stopped {
-			sigs <- syscall.SIGTERM
-			<-done
-		}
-	}()
-
-	ps := func() map[string]Instance {
-		m := make(map[string]Instance)
-		for _, in := range call(t, s.Path(), Request{V: 1, Op: "ps"}).Instances {
-			m[in.Label] = in
-		}
-		return m
-	}
-	var before map[string]Instance
-	waitFor(t, "a.1 and b.1 running", func() bool {
-		before = ps()
-		return before["a.1"].State == "running" && before["b.1"].State == "running"
-	})
-
-	for _, tt := range requestTests {
-		if tt.err != "" {
-			if resp := raw(t, s.Path(), []byte(tt.line+"\n")); resp.OK {
-				t.Errorf("%s: want an error reply", tt.name)
-			}
-		}
-	}
-	raw(t, s.Path(), []byte(strings.Repeat("{", MaxRequest+10)))
-	if after := ps(); after["a.1"].Pid != before["a.1"].Pid || after["b.1"].Pid != before["b.1"].Pid {
-		t.Fatalf("bad requests changed the processes: %+v, then %+v", before, after)
-	}
-
-	if _, err := Call(s.Path(), Request{V: 1, Op: "restart", Targets: []string{"a.7"}}, deadline); err == nil ||
-		!strings.Contains(err.Error(), `no process "a.7"`) {
-		t.Errorf("restart a.7: have %v", err)
-	}
-	resp := call(t, s.Path(), Request{V: 1, Op: "restart", Targets: []string{"a.1"}})
-	if len(resp.Instances) != 1 || resp.Instances[0].Label != "a.1" {
-		t.Errorf("restart a.1 acted on %+v", resp.Instances)
-	}
-	waitFor(t, "a.1 restarted", func() bool {
-		in := ps()["a.1"]
-		return in.State == "running" && in.Pid != before["a.1"].Pid && in.Restarts == 1
-	})
-	if pid := ps()["b.1"].Pid; pid != before["b.1"].Pid {
-		t.Errorf("b.1's pid changed from %d to %d", before["b.1"].Pid, pid)
-	}
-
-	call(t, s.Path(), Request{V: 1, Op: "quit"})
-	select {
-	case r := <-done:
-		stopped = true
-		if r.err != nil || r.code != 143 {
-			t.Errorf("Run: want 143, have %d, %v", r.code, r.err)
-		}
-	case <-time.After(deadline):
-		t.Fatal("procman did not stop after quit")
-	}
-}
 
 // Close ends a Serve that waits for a connection, having served one
 // already, and the socket is gone.
@@ -746,7 +660,7 @@ func TestCloseEndsIdleServe(t *testing.T) {
 	s, served := serveAt(t, path)
 	stop := make(chan struct{})
 	defer close(stop)
-	go (&fake{}).run(s.Requests(), stop)
+	go (&fake{}).run(s.Asks(), stop)
 	call(t, path, Request{V: 1, Op: "ps"})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

@@ -49,8 +49,8 @@ func socketPath(socket, root string) (path string, private bool, err error) {
 }
 
 // listenControl opens the control socket of the procman about to start in
-// root and serves it in the background. The caller passes the server's
-// Requests to supervisor.Run and closes the server when Run returns, which
+// root and serves it in the background. The caller relays the server's
+// Asks to supervisor.Run and closes the server when Run returns, which
 // removes the socket. Another procman listening there is an error, and
 // nothing must start then.
 func listenControl(socket, root string) (*control.Server, error) {

@@ -18,6 +18,7 @@ const repoRoot = "../.."
 // program, with that program.
 var otherTools = map[string]string{
 	"--cgroup-manager": "podman",
+	"--for":            "kubectl wait",
 	"--fork":           "unshare",
 	"--init":           "docker run",
 	"--mount-proc":     "unshare",

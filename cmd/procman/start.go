@@ -86,7 +86,10 @@ func startAction(c *cli.Context) error {
 	cfg.PTY = st.PTY.Decide(tty)
 	cfg.Cols, cfg.Rows = windowSize(stdout, os.Stdin, c.App.ErrWriter)
 	cfg.Signals = signals
-	cfg.Requests = srv.Requests()
+	reqs, done := make(chan supervisor.Request), make(chan struct{})
+	defer close(done)
+	go relay(srv.Asks(), reqs, done)
+	cfg.Requests = reqs
 	if cfg.Attach != "" {
 		cfg.Stdin = os.Stdin
 	}
