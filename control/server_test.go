@@ -652,7 +652,6 @@ func TestCallOtherVersion(t *testing.T) {
 	}
 }
 
-
 // Close ends a Serve that waits for a connection, having served one
 // already, and the socket is gone.
 func TestCloseEndsIdleServe(t *testing.T) {
