@@ -125,30 +125,6 @@ func exportAction(c *cli.Context) error {
 	}
 	w := c.App.Writer
 	fmt.Fprintf(w, "exported %s (%s) for %s to %s\n", name, strings.Join(labels, ", "), format, abs)
-	fmt.Fprintf(w, "next: %s\n", nextStep(format, name, abs))
+	fmt.Fprintf(w, "next: %s\n", export.NextStep(format, abs, app))
 	return nil
-}
-
-// nextStep is the command a user runs after an export to start the app.
-func nextStep(format, name, dir string) string {
-	switch format {
-	case "systemd":
-		start := fmt.Sprintf("systemctl daemon-reload && systemctl enable --now %s.target", name)
-		if slices.Contains([]string{"/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system"}, dir) {
-			return start
-		}
-		return fmt.Sprintf("systemctl link %s/%s.target %s/%s-*.service && %s (or export into /etc/systemd/system)", dir, name, dir, name, start)
-	case "supervisord":
-		if dir == "/etc/supervisor/conf.d" {
-			return "supervisorctl reread && supervisorctl update"
-		}
-		return fmt.Sprintf("supervisorctl reread && supervisorctl update (with %s/*.conf in supervisord's [include] files)", dir)
-	case "runit":
-		return fmt.Sprintf("ln -s %s/%s-* /etc/service/ (runsvdir starts each service directory)", dir, name)
-	case "launchd":
-		return fmt.Sprintf("launchctl load %s/%s-*.plist (export into ~/Library/LaunchAgents, or /Library/LaunchDaemons as root)", dir, name)
-	case "kubernetes":
-		return "kubectl apply -f " + dir
-	}
-	return ""
 }
