@@ -195,45 +195,93 @@ func (s *supervisor) scale(counts map[string]int) ([]Status, error) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	// Make every new process first, so an unknown type changes nothing.
-	var added []*proc
+	// An instance stopped with procman stop does not count: scale starts
+	// the stopped ones again first (lowest numbers first), then adds new
+	// numbers after the highest. Every new process is made before anything
+	// starts, so an unknown type changes nothing.
+	var added, woken []*proc
 	for _, name := range names {
-		have := s.instances(name)
-		for num := len(have) + 1; num <= counts[name]; num++ {
-			p, err := s.cfg.NewProcess(name, num)
+		all := s.instances(name)
+		live, stopped := splitStopped(all)
+		next := 1
+		if len(all) > 0 {
+			next = all[len(all)-1].num + 1
+		}
+		for need := counts[name] - len(live); need > 0; need-- {
+			if len(stopped) > 0 {
+				woken = append(woken, stopped[0])
+				stopped = stopped[1:]
+				continue
+			}
+			p, err := s.cfg.NewProcess(name, next)
 			if err != nil {
 				return nil, err
 			}
+			next++
 			added = append(added, s.newProc(p))
 			s.cfg.Log.Widen(len(p.Label))
 		}
 	}
-	// Start the new ones before stopping any: a start that fails (out of
-	// file descriptors or processes) takes back what it added, and the
+	// Start before stopping any: a start that fails (out of file
+	// descriptors or processes) takes back what it started, and the
 	// formation stays as it was.
 	for _, p := range added {
 		s.insert(p)
 	}
-	if err := s.startDue(); err != nil {
-		for _, p := range added {
-			if p.gen > 0 {
-				s.stopOne(p, scaledDown)
-			} else {
-				s.remove(p)
-			}
+	err := s.startDue()
+	for _, p := range woken {
+		if err == nil {
+			p.restarts = 0
+			p.why = notStopped
+			err = s.start(p)
 		}
+	}
+	if err != nil {
+		s.takeBack(added, woken)
 		s.event("scale", fmt.Sprintf("scale failed, the formation is unchanged: %v", err))
 		return nil, fmt.Errorf("%w; the formation is unchanged", err)
 	}
 	var touched []*proc
 	for _, name := range names {
-		have := s.instances(name)
-		for i := len(have) - 1; i >= counts[name]; i-- {
-			s.stopOne(have[i], scaledDown)
-			touched = append(touched, have[i])
+		live, _ := splitStopped(s.instances(name))
+		for i := len(live) - 1; i >= counts[name]; i-- {
+			s.stopOne(live[i], scaledDown)
+			touched = append(touched, live[i])
 		}
 	}
-	return s.table(append(touched, added...)), nil
+	return s.table(append(append(touched, woken...), added...)), nil
+}
+
+// takeBack undoes a scale that could not start everything: the new
+// instances go, the stopped ones it started stop again.
+func (s *supervisor) takeBack(added, woken []*proc) {
+	for _, p := range added {
+		if p.gen > 0 {
+			s.stopOne(p, scaledDown)
+		} else {
+			s.remove(p)
+		}
+	}
+	for _, p := range woken {
+		if p.state == Running {
+			s.stopOne(p, userStop)
+		} else {
+			p.why = userStop
+		}
+	}
+}
+
+// splitStopped separates the instances procman stop stopped from the
+// others, keeping their order.
+func splitStopped(ps []*proc) (live, stopped []*proc) {
+	for _, p := range ps {
+		if p.state == Stopped {
+			stopped = append(stopped, p)
+		} else {
+			live = append(live, p)
+		}
+	}
+	return live, stopped
 }
 
 // instances lists the live instances of a type, by number.

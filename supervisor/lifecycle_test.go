@@ -309,3 +309,37 @@ func TestFailedScaleLeavesTheFormationAsItWas(t *testing.T) {
 		t.Errorf("exit status: want 143, have %d", code)
 	}
 }
+
+// "procman scale web=2 after procman stop web.1 runs two webs": an
+// instance stopped by procman stop does not count, and scale starts it
+// again before it adds a new number.
+func TestScaleAfterStopRunsTheCountAskedFor(t *testing.T) {
+	h := startWith(t, 5*time.Second, func(c *Config) {
+		c.NewProcess = func(name string, num int) (Process, error) {
+			label := name + "." + strconv.Itoa(num)
+			return Process{Name: name, Label: label, Command: "exec sleep 100",
+				Env: append(os.Environ(), "PS="+label)}, nil
+		}
+	}, "exec sleep 100")
+	h.waitState("a.1", "running")
+	h.ask(Request{Op: "stop", Targets: []string{"a.1"}})
+	h.waitState("a.1", "stopped")
+	if r := h.ask(Request{Op: "scale", Counts: map[string]int{"a": 2}}); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	h.waitState("a.1", "running")
+	h.waitState("a.2", "running")
+	if n := len(h.ask(Request{Op: "ps"}).Instances); n != 2 {
+		t.Errorf("ps lists %d instances, want a.1 and a.2", n)
+	}
+	// Down to one: the highest number goes.
+	h.ask(Request{Op: "scale", Counts: map[string]int{"a": 1}})
+	h.waitFor("a.2 removed", func() bool {
+		ins := h.ask(Request{Op: "ps"}).Instances
+		return len(ins) == 1 && ins[0].Label == "a.1" && ins[0].State == "running"
+	})
+	h.ask(Request{Op: "quit"})
+	if code := h.wait(); code != 143 {
+		t.Errorf("exit status: want 143, have %d", code)
+	}
+}
