@@ -2,88 +2,72 @@ package logmux
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
-	"io"
 	"os"
-	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // A stream is one Copy's state: the child's open line and how to label it.
-// Streams read by the loop are touched only by the loop goroutine; a
-// fallback stream only by its Copy goroutine. Fields that other streams'
-// owner logic reads are used with Mux.mu held.
+// The open line (pending, streaming and what goes with them) changes only
+// with Mux.mu held: the portable reader's partial-line timer ends it from
+// another goroutine.
 type stream struct {
 	m       *Mux
-	fd      int // r's descriptor, read directly by the loop
 	label   string
 	pid     int
 	on, off string // colour escapes for the prefix
 	quiet   bool
-	looped  bool // read by the loop (else by its own Copy goroutine)
+	looped  bool // read by an accelerator's loop, which times its own writes
 
 	pending      []byte    // an incomplete line not yet written
 	pendingSince time.Time // when pending became non-empty
 	streaming    bool      // a long text line is open and s holds the output
 	lastData     time.Time // last read while streaming
 	scratch      []byte    // the prefix or JSON head of the current read
-	seen         uint64    // the loop iteration that last read s
 
-	done chan struct{} // closed when the loop is finished with s
-	err  error
+	// The portable reader's partial-line timer (see portable.go).
+	waiting atomic.Bool // Copy is waiting for its file, not reading or formatting
+	timer   *time.Timer
+	armedAt time.Time // when timer fires, as last set by Copy's goroutine
 }
+
+// An accelerator is an OS-specific way for Copy to read children's files,
+// faster than each Copy reading its own.
+type accelerator interface {
+	// copy reads r for s as Copy does, or, for a file it cannot take,
+	// returns handled=false having read nothing and with r as it was.
+	copy(s *stream, r *os.File) (handled bool, err error)
+}
+
+// newAccelerator is set by an OS-specific file's init (loop_linux.go) and
+// left nil in builds with -tags procman_portable and on other systems: a
+// Mux then reads every child with the portable reader, which is complete
+// on its own, so deleting an accelerator's file leaves a working logmux.
+var newAccelerator func(m *Mux) accelerator
 
 // Copy reads r until EOF and writes its lines under label (see the package
 // comment). EIO, which a pty master returns once the slave side is closed,
 // counts as EOF. Pending output of r (a last line without newline) is added
 // to the stream before Copy returns. A failing writer does not stop Copy: it
 // keeps reading and discarding. r must stay open until Copy returns; Copy
-// does not close it. A blocking r is made non-blocking while Copy runs and
-// blocking again before it returns. Each child needs its own goroutine
-// running Copy; while it waits, that goroutine holds no buffer: one
-// goroutine per Mux waits for all pipes at once (epoll) and reads whichever
-// is ready into one buffer.
+// does not close it. r's blocking mode may be changed while Copy runs (a
+// blocking r is made non-blocking for an epoll loop, a non-blocking r that
+// the runtime's poller cannot wait for is made blocking) and is restored
+// before Copy returns. Each child needs its own goroutine running Copy;
+// while the child is idle, that goroutine holds no read buffer, or a small
+// one for a file the runtime's poller cannot wait for.
 func (m *Mux) Copy(label string, pid int, r *os.File) error {
-	s := &stream{m: m, fd: -1, label: label, pid: pid, quiet: m.quiet[procType(label)], done: make(chan struct{})}
+	s := &stream{m: m, label: label, pid: pid, quiet: m.quiet[procType(label)]}
 	m.mu.Lock()
 	s.on, s.off = m.labelColor(label)
 	m.mu.Unlock()
-	rc, err := r.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("logmux: %s: %w", label, err)
-	}
-	// The loop's reads must never block. A pipe made outside the runtime's
-	// poller (as the supervisor makes them, so that children's writes do not
-	// wake the runtime) is blocking: make it non-blocking while Copy runs.
-	// Control, unlike Fd, leaves r's mode alone.
-	blocking := false
-	if err := rc.Control(func(fd uintptr) {
-		s.fd = int(fd)
-		if fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK == 0 {
-			blocking = unix.SetNonblock(int(fd), true) == nil
+	if m.accel != nil {
+		if handled, err := m.accel.copy(s, r); handled {
+			return err
 		}
-	}); err != nil {
-		return fmt.Errorf("logmux: %s: %w", label, err)
 	}
-	if blocking {
-		defer rc.Control(func(fd uintptr) { unix.SetNonblock(int(fd), false) })
-	}
-	looped, err := m.add(s)
-	if err != nil {
-		return fmt.Errorf("logmux: %s: %w", label, err)
-	}
-	if !looped {
-		return s.copyDirect(r)
-	}
-	<-s.done
-	// The loop reads s.fd, not r: without this, r's finalizer could close
-	// the descriptor under it.
-	runtime.KeepAlive(r)
-	return s.err
+	return s.copyPortable(r)
 }
 
 // procType returns the process type of a label: "web" for "web.1".
@@ -92,298 +76,6 @@ func procType(label string) string {
 		return label[:i]
 	}
 	return label
-}
-
-// add hands s to the loop, starting it if needed. It reports false for a
-// file epoll cannot wait for (a regular file, /dev/null), which never
-// blocks and is read by Copy itself.
-func (m *Mux) add(s *stream) (looped bool, err error) {
-	m.lmu.Lock()
-	defer m.lmu.Unlock()
-	if !m.running {
-		if m.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
-			return false, fmt.Errorf("epoll: %w", err)
-		}
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.fd)}
-	if err = unix.EpollCtl(m.epfd, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
-		if !m.running {
-			unix.Close(m.epfd)
-		}
-		if err == unix.EPERM {
-			return false, nil
-		}
-		return false, fmt.Errorf("epoll: %w", err)
-	}
-	s.looped = true
-	m.adds = append(m.adds, s)
-	if !m.running {
-		m.running = true
-		go m.run(m.epfd)
-	}
-	return true, nil
-}
-
-// loop is the state of the goroutine that reads every child's pipe.
-type loop struct {
-	m       *Mux
-	epfd    int
-	streams map[int32]*stream
-	open    map[*stream]bool // streams with an incomplete line
-	buf     []byte
-	events  []unix.EpollEvent
-	iter    uint64
-	// Bytes read in this turn, reads, and the largest read: they tell a
-	// child writing a line per write(2) from one writing blocks.
-	got, reads, most int
-	coalesce         bool // wait coalesceFor after each turn that read
-	pfd              [1]unix.PollFd
-}
-
-// wait collects the ready pipes into lp.events, waiting in epoll_wait until
-// one is ready or until the next timed duty. The epoll descriptor is kept
-// out of the runtime's poller on purpose: there, every new event in the set
-// (each child's write) woke the runtime's idle thread while the loop was
-// busy formatting and writing, about 30,000 useless wakeups a second with
-// four busy children.
-func (lp *loop) wait() (int, error) {
-	n, err := unix.EpollWait(lp.epfd, lp.events, until(lp.next()))
-	if err == unix.EINTR {
-		return 0, nil
-	}
-	return n, err
-}
-
-// next is when the loop has a duty even if no pipe is ready: buffered
-// output due to be written, or an open line due to be shown; zero if none.
-func (lp *loop) next() time.Time {
-	first := lp.m.due()
-	for s := range lp.open {
-		first = earliest(first, s.want())
-	}
-	return first
-}
-
-// run reads whichever child is ready, one read(2) per ready pipe per turn
-// (so no child starves the others), formats what it read into the shared
-// buffer, and exits when no stream is left. One goroutine doing all of it
-// costs about half the CPU of one goroutine per child, each woken by the
-// runtime's poller and handing work between threads.
-func (m *Mux) run(epfd int) {
-	lp := &loop{
-		m:       m,
-		epfd:    epfd,
-		streams: make(map[int32]*stream),
-		open:    make(map[*stream]bool),
-		buf:     make([]byte, readSize),
-		events:  make([]unix.EpollEvent, 128),
-	}
-	for {
-		lp.take()
-		if len(lp.streams) == 0 {
-			m.lmu.Lock()
-			if len(m.adds) == 0 {
-				m.running = false
-				unix.Close(lp.epfd)
-				m.lmu.Unlock()
-				// The last lines must not wait for an Event or Close.
-				m.flush()
-				return
-			}
-			m.lmu.Unlock()
-			continue
-		}
-		lp.iter++
-		m.mu.Lock()
-		owner := m.owner
-		m.mu.Unlock()
-		if owner != nil && owner.looped {
-			lp.serveOwner(owner)
-			continue
-		}
-		if lp.coalesce && lp.got > 0 {
-			// The children are trickling: let their lines pile up in the
-			// pipes instead of paying a wakeup and a read per line.
-			time.Sleep(coalesceFor)
-		}
-		n, err := lp.wait()
-		if err != nil {
-			// Cannot happen with a valid epoll descriptor; end every Copy
-			// rather than spin. A stream streaming a long line ends first:
-			// the others' last lines wait for its release, which only this
-			// goroutine can give.
-			for _, s := range lp.streams {
-				if s.streaming {
-					lp.finish(s, fmt.Errorf("epoll: %w", err))
-				}
-			}
-			for _, s := range lp.streams {
-				lp.finish(s, fmt.Errorf("epoll: %w", err))
-			}
-			continue
-		}
-		lp.take()
-		now := time.Now()
-		lp.got, lp.reads, lp.most = 0, 0, 0
-		held := false
-		for _, ev := range lp.events[:max(n, 0)] {
-			if s := lp.streams[ev.Fd]; s != nil {
-				s.seen = lp.iter
-				lp.read(s, now)
-				if s.streaming {
-					// s now holds the output for its long line. Another
-					// stream's read would wait in room for a release that
-					// only this goroutine can give: leave the others'
-					// bytes in their pipes until s's line is done.
-					held = true
-					break
-				}
-			}
-		}
-		switch {
-		case lp.most >= coalesceUntil:
-			lp.coalesce = false // a pipe nearly filled while we waited
-		case lp.reads > 0 && lp.got/lp.reads < coalesceBelow:
-			lp.coalesce = true
-		}
-		if !held {
-			// Showing a partial line also waits for a holder's release.
-			lp.partials(now)
-		}
-		lp.flushDue(now)
-	}
-}
-
-// flushDue writes the buffer once its oldest line has waited flushDelay:
-// while children keep writing, lines are batched into fewer, larger
-// writes; once they go quiet, output appears within a few milliseconds.
-func (lp *loop) flushDue(now time.Time) {
-	if d := lp.m.due(); !d.IsZero() && !now.Before(d) {
-		lp.m.flush()
-	}
-}
-
-// take adopts the streams that Copy added.
-func (lp *loop) take() {
-	m := lp.m
-	m.lmu.Lock()
-	for _, s := range m.adds {
-		lp.streams[int32(s.fd)] = s
-	}
-	m.adds = m.adds[:0]
-	m.lmu.Unlock()
-}
-
-// earliest returns the earlier of two times, zero meaning never.
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
-		return b
-	}
-	return a
-}
-
-// until returns the milliseconds from now to the earliest of ts, rounded
-// up, or -1 (wait for ever) when all are zero.
-func until(ts ...time.Time) int {
-	var first time.Time
-	for _, t := range ts {
-		first = earliest(first, t)
-	}
-	if first.IsZero() {
-		return -1
-	}
-	d := time.Until(first)
-	return max(0, int((d+time.Millisecond-1)/time.Millisecond))
-}
-
-// read does one read(2) from s and formats it, or ends s at EOF.
-func (lp *loop) read(s *stream, now time.Time) {
-	n, err := unix.Read(s.fd, lp.buf)
-	for err == unix.EINTR {
-		n, err = unix.Read(s.fd, lp.buf)
-	}
-	switch {
-	case err == unix.EAGAIN:
-	case err == unix.EIO || (err == nil && n == 0):
-		lp.finish(s, nil) // EIO: a pty master whose slave side is gone
-	case err != nil:
-		lp.finish(s, fmt.Errorf("logmux: read %s: %w", s.label, err))
-	default:
-		lp.got += n
-		lp.reads++
-		lp.most = max(lp.most, n)
-		s.process(lp.buf[:n], now)
-		if s.streaming || len(s.pending) > 0 {
-			lp.open[s] = true
-		} else {
-			delete(lp.open, s)
-		}
-	}
-}
-
-// partials shows the open lines that are due, of the streams whose pipe
-// had nothing this turn: a child that is still writing gets to finish its
-// line first.
-func (lp *loop) partials(now time.Time) {
-	for s := range lp.open {
-		if s.seen == lp.iter {
-			continue
-		}
-		if w := s.want(); !w.IsZero() && !now.Before(w) {
-			s.showPartial()
-			delete(lp.open, s)
-		}
-	}
-}
-
-// serveOwner reads only from the stream that holds the output for a long
-// line, until its newline, or until it has been silent for PartialDelay.
-func (lp *loop) serveOwner(s *stream) {
-	timeout := until(s.want(), lp.m.due())
-	lp.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}
-	n, err := unix.Poll(lp.pfd[:], timeout)
-	if err == unix.EINTR {
-		return
-	}
-	now := time.Now()
-	if n > 0 || err != nil {
-		lp.read(s, now) // an error here shows up again in read
-		return
-	}
-	if w := s.want(); !w.IsZero() && !now.Before(w) {
-		s.showPartial()
-		delete(lp.open, s)
-	}
-	lp.flushDue(now)
-}
-
-// finish delivers what is left of s and lets its Copy return.
-func (lp *loop) finish(s *stream, err error) {
-	unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, s.fd, nil)
-	delete(lp.streams, int32(s.fd))
-	delete(lp.open, s)
-	s.end()
-	s.err = err
-	close(s.done)
-}
-
-// copyDirect reads a file that epoll cannot wait for; such a file never
-// blocks, so there are no partial lines to time.
-func (s *stream) copyDirect(r *os.File) error {
-	defer s.end()
-	buf := make([]byte, readSize)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			s.process(buf[:n], time.Now())
-		}
-		if err == io.EOF || errors.Is(err, unix.EIO) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("logmux: read %s: %w", s.label, err)
-		}
-	}
 }
 
 // want returns when the open line must be shown even without its newline,
@@ -403,10 +95,11 @@ func (s *stream) want() time.Time {
 	return time.Time{}
 }
 
-// process writes the lines of one read.
-func (s *stream) process(data []byte, clock time.Time) {
+// process writes the lines of one read and returns when the line it
+// leaves open is due to be shown without its newline (see want), or zero.
+func (s *stream) process(data []byte, clock time.Time) (due time.Time) {
 	if s.quiet {
-		return
+		return time.Time{}
 	}
 	m := s.m
 	now := m.opts.Now()
@@ -422,7 +115,9 @@ func (s *stream) process(data []byte, clock time.Time) {
 	if m.failed {
 		s.reset()
 	}
+	due = s.want()
 	m.unlockAppended(s)
+	return due
 }
 
 // reset forgets the open line once the writer has failed.
@@ -559,15 +254,6 @@ func (s *stream) cutJSON(head []byte) {
 	}
 }
 
-// showPartial shows the open line without waiting for its newline.
-func (s *stream) showPartial() {
-	m := s.m
-	m.mu.Lock()
-	m.room(s, hardLimit)
-	s.endLine()
-	m.unlockAppended(s)
-}
-
 // endLine ends the open line with mu held: a streamed line gets its
 // newline and the output is released; a pending one is written whole.
 func (s *stream) endLine() {
@@ -596,8 +282,15 @@ func (s *stream) endLine() {
 
 // end delivers the open line when the child's output ends.
 func (s *stream) end() {
-	if s.streaming || len(s.pending) > 0 {
-		s.showPartial()
+	m := s.m
+	m.mu.Lock()
+	if !s.streaming && len(s.pending) == 0 {
+		s.pending, s.scratch = nil, nil
+		m.mu.Unlock()
+		return
 	}
+	m.room(s, hardLimit)
+	s.endLine()
 	s.pending, s.scratch = nil, nil
+	m.unlockAppended(s)
 }

@@ -6,84 +6,66 @@
 //
 // # Lines
 //
-// A line is the bytes up to and including '\n'. Text mode writes
+// Text mode writes "15:04:05 web.1  | text\n" with the child's bytes
+// unchanged (non-UTF-8 and ANSI escapes too); only the prefix is coloured.
+// Lines of any length are written whole, never interleaved with another
+// child's line: one over 64 KiB is not buffered but streamed while the
+// stream is held for its child (the others wait), so it stays whole in
+// bounded memory. A line still without its newline PartialDelay after it
+// began, when the child has nothing more for now (a prompt), is shown with
+// a '\n' added, and its rest continues later as a new line; a last line
+// without newline is delivered at EOF the same way. Removing the prefixes
+// from the output thus gives the child's bytes back, plus those '\n'.
 //
-//	15:04:05 web.1  | text
-//
-// with the child's bytes passed through unchanged (non-UTF-8 and ANSI
-// escapes too); only the prefix is coloured. Lines of any length are
-// written whole and never interleaved with another process's line. A line
-// still without its newline PartialDelay (100 ms) after it began, when the
-// child's pipe has nothing more for now (a prompt, a progress bar), is
-// shown followed by '\n'; the rest of that line continues later as a new
-// line under the same prefix. A final
-// line without newline is delivered at EOF, also followed by '\n'. So, in
-// text mode, the child's output is exactly the concatenation of the output
-// lines with their prefixes removed, except that a '\n' was added where a
-// partial line was shown.
-//
-// # JSON
-//
-// With Options.JSON every output line is one JSON object:
+// With Options.JSON each line is one object:
 //
 //	{"time":"2024-05-01T09:30:00.123456Z","proc":"web.1","pid":42,"stream":"output","line":"text"}
 //
-// time is RFC 3339 in UTC with microseconds, taken when the bytes were read.
-// stream is "output" because a child's stdout and stderr share one pipe (or
-// pty), so procman cannot tell them apart; that sharing is what keeps their
-// order. "line" holds the line without its '\n'. Bytes that are not valid
-// UTF-8 appear in "line" as U+FFFD, and then, and only then, "line_b64"
-// holds the exact bytes of the line (standard base64): when line_b64 is
-// present it is authoritative. A fragment without its newline (a partial
-// line shown after PartialDelay, the last line at EOF, or a piece of a line
-// longer than MaxJSONLine) carries "partial":true. Nothing is dropped: the
-// child's byte stream is the concatenation, in order, of each of its objects'
-// bytes (line_b64 decoded if present, else line) each followed by '\n'
-// unless partial.
+// "time" is when the bytes were read (RFC 3339, UTC, microseconds); "line"
+// is the line without its '\n'. Invalid UTF-8 shows in "line" as U+FFFD,
+// and then, and only then, "line_b64" holds the line's exact bytes. A
+// fragment without its newline (a partial line, the last line at EOF, a
+// piece of a line longer than MaxJSONLine) has "partial":true. Nothing is
+// dropped: a child's bytes are its objects' bytes in order, each followed by
+// '\n' unless partial. procman's events have "stream":"system", "event"
+// (the Event's Kind), "line" (its Msg), and "pid", "code", "signal", "port"
+// and "delay" where they apply.
 //
-// procman's own events are objects with "stream":"system", "event" (the
-// Event's Kind), "line" (its Msg), "proc" ("system" for procman itself), and
-// "pid", "code", "signal" when they apply.
+// # Batching and backpressure
 //
-// # Throughput, backpressure and memory
+// The complete lines of one read are formatted into a shared buffer under
+// one lock; the buffer is written with one Write once it is large, or when
+// its oldest line has waited a few milliseconds, and after every Event.
+// When the writer is slow, that Write blocks, reading stops and children
+// block on their pipes: memory does not grow with what they write. Events
+// never wait for the writer; while the stream is held they follow the held
+// line. After a failed write (Broken), output is read and discarded.
 //
-// One goroutine per Mux waits for all children's pipes at once, in
-// epoll_wait(2) on its own epoll set, and reads whichever are ready, one
-// read(2) each per turn, into its single 256 KiB buffer; a Copy call only
-// registers its pipe and waits. The set is kept out of the runtime's
-// poller, and so should the pipes be (os.Pipe puts them in it; the
-// supervisor makes its own): there, each child's write woke an idle runtime
-// thread while the loop was busy. All complete lines of a read are
-// formatted into the shared output buffer under one lock. The buffer is
-// written with one write(2) once it holds 256 KiB, or when its oldest line
-// has waited 3 ms (so lines are batched while children are busy, and appear
-// at once when they go quiet), and right after every Event. When children
-// write a line per write(2), the loop pauses 0.5 ms between turns so that
-// it reads many lines per read(2). A writer that is a pipe gets a 1 MiB
-// buffer (F_SETPIPE_SZ), so that a batch rarely waits for the reader.
+// # Readers
 //
-// When the writer is slow, the loop blocks in its write, stops reading, and
-// children block on their pipes: memory does not grow with what they write.
-// An idle child costs its registration and, only while it has an
-// incomplete line, that line (released when large). A text line longer than
-// 64 KiB is not buffered: its prefix and first bytes are written and the
-// stream is held for that child, the rest of the line streaming straight
-// through until its newline (or until the child is silent for
-// PartialDelay), so such a line stays whole in bounded memory; other
-// children wait meanwhile. In JSON mode a line longer than MaxJSONLine is
-// written as consecutive partial objects. Events never wait for the writer:
-// if the stream is held, they are queued and follow the held line.
+// The portable reader, on every Unix: each Copy reads its own file. A file
+// in Go's runtime poller (a pipe from os.Pipe; a pty master from OpenPTY,
+// except on macOS) is waited for there and read into a pooled buffer taken
+// only once it is readable. Any other file (a regular file, /dev/null, a pty
+// master on macOS, a pipe made outside the poller) is read with blocking
+// reads into a small buffer, or a pooled large one while the child keeps
+// it full. A timer shows a line that is due while Copy waits.
+//
+// On Linux, unless built with -tags procman_portable, an accelerator reads
+// instead: one goroutine per Mux waits for all children's pipes in
+// epoll_wait(2), on an epoll set of its own outside the runtime's poller,
+// reads whichever are ready into one buffer, and times partial lines and
+// writes itself; a writer that is a pipe gets a larger pipe buffer. Files
+// epoll cannot wait for go to the portable reader.
 package logmux
 
 import (
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fatih/color"
-	"golang.org/x/sys/unix"
 )
 
 // Options configure a Mux. The zero value means text, no timestamps, no
@@ -115,15 +97,11 @@ const PartialDelay = 100 * time.Millisecond
 const MaxJSONLine = 1 << 20
 
 const (
-	// readSize is one pipe's worth: a read rarely returns more (the
-	// supervisor asks for 256 KiB pipes; fewer, larger reads and writes
-	// cut the CPU procman spends per MB).
+	// readSize is the pooled read buffer, a pipe's worth: fewer, larger
+	// reads and writes cut the CPU procman spends per MB.
 	readSize = 256 << 10
-	// flushAt is the batch size: write(2) once this much is buffered.
+	// flushAt is the batch size: write once this much is buffered.
 	flushAt = 256 << 10
-	// pipeSize is the buffer asked for a pipe writer (the kernel's default
-	// limit for unprivileged users).
-	pipeSize = 1 << 20
 	// hardLimit bounds the shared buffer when one read expands into many
 	// short lines (each gaining a prefix): formatting pauses to write.
 	hardLimit = 256 << 10
@@ -131,15 +109,6 @@ const (
 	keepCap = 1 << 20
 	// flushDelay is how long buffered output may wait for more lines.
 	flushDelay = 3 * time.Millisecond
-	// Once reads average less than coalesceBelow (children writing a line
-	// per write(2), each waking the loop for a hundred bytes), the loop
-	// waits coalesceFor after each turn, so that lines pile up and are read
-	// many per read(2); it stops waiting as soon as a read returns
-	// coalesceUntil, a pipe nearly full. Children writing blocks are read
-	// without pause. Output latency is still bounded by flushDelay.
-	coalesceBelow = 2 << 10
-	coalesceUntil = 32 << 10
-	coalesceFor   = 500 * time.Microsecond
 	// textStreamAt is the length from which an incomplete text line is no
 	// longer buffered but streamed while holding the stream.
 	textStreamAt = 64 << 10
@@ -181,11 +150,7 @@ type Mux struct {
 	brokenOnce sync.Once
 	broken     chan struct{}
 
-	// The loop that reads every child (see Copy) runs while it has streams.
-	lmu     sync.Mutex
-	running bool
-	epfd    int
-	adds    []*stream // streams handed to the loop, not yet taken
+	accel accelerator // reads children in place of their Copy; nil: portable
 }
 
 // palette is foreman's order of label colours.
@@ -220,7 +185,9 @@ func New(w io.Writer, opts Options) *Mux {
 		m.sysOpen, m.sysClose = escapes(color.New(color.Bold))
 	}
 	m.cond = sync.NewCond(&m.mu)
-	growPipe(w)
+	if newAccelerator != nil {
+		m.accel = newAccelerator(m)
+	}
 	m.flushTimer = time.AfterFunc(time.Hour, m.flush)
 	m.flushTimer.Stop()
 	return m
@@ -237,31 +204,6 @@ func (m *Mux) Widen(width int) {
 			return
 		}
 	}
-}
-
-// growPipe raises the buffer of a pipe writer to pipeSize, so that a
-// batch rarely has to wait for the reader to make room, and the reader gets
-// more per read: relayed throughput rises by about a fifth. The kernel
-// allocates the space only as data waits in it. Failing (not a pipe, or
-// over the user's pipe limits) leaves the pipe as it is.
-func growPipe(w io.Writer) {
-	f, ok := w.(*os.File)
-	if !ok {
-		return
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return
-	}
-	rc.Control(func(fd uintptr) {
-		var st unix.Stat_t
-		if unix.Fstat(int(fd), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
-			return
-		}
-		if n, err := unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0); err == nil && n < pipeSize {
-			unix.FcntlInt(fd, unix.F_SETPIPE_SZ, pipeSize)
-		}
-	})
 }
 
 // escapes returns the sequences that switch c on and off, taken from a
@@ -449,16 +391,6 @@ func (m *Mux) appended(s *stream) (flushNow bool) {
 		m.flushTimer.Reset(flushDelay)
 	}
 	return false
-}
-
-// due returns when the loop must write what it buffered, or zero.
-func (m *Mux) due() time.Time {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.since.IsZero() {
-		return time.Time{}
-	}
-	return m.since.Add(flushDelay)
 }
 
 // release ends s's hold on the output, with mu held; queued events follow.
