@@ -9,6 +9,7 @@ package env
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -22,6 +23,14 @@ type File struct {
 	Path     string
 	Optional bool
 }
+
+// MaxSize is the largest env file Read reads, in bytes. Real ones are a
+// few KiB; the cap keeps a wrong -e (/dev/zero, a log file) from taking the
+// machine's memory.
+const MaxSize = 1 << 20
+
+// ErrTooLarge says that an env file is larger than MaxSize.
+var ErrTooLarge = errors.New("larger than 1 MiB; is this an env file?")
 
 // A ParseError reports a malformed .env file. Msg says what is wrong and may
 // name a variable, but never contains a value or any other text of the file,
@@ -82,6 +91,20 @@ type Result struct {
 	// Warnings lists the references to unset names, in file and line order,
 	// each name once per line.
 	Warnings []Warning
+	// Sources holds, for each variable of Vars whose value a file line gave
+	// (not the real environment), that line.
+	Sources map[string]Source
+}
+
+// A Source is the line of an env file that gave a variable its value.
+type Source struct {
+	Path string // as given in File.Path
+	Line int    // 1-based: where the statement starts
+	// Text is the value as written on that line, without its quotes,
+	// escapes and references left as they are. It is the file's text, so
+	// a caller must not print it unless the variable holds no secret
+	// (PORT); unlike the value, it never holds another variable's.
+	Text string
 }
 
 // Read reads files in order over the real environment environ (KEY=value
@@ -89,8 +112,10 @@ type Result struct {
 // entry without "=" sets nothing) and returns the environment every process
 // gets. A missing Optional file is skipped; a missing required file, a
 // directory or an unreadable file is an error naming the file ("PATH: no
-// such file or directory", wrapping the fs error). A malformed file is a
-// *ParseError. environ is not modified.
+// such file or directory", wrapping the fs error), and so is a file larger
+// than MaxSize ("PATH: larger than 1 MiB; is this an env file?", wrapping
+// ErrTooLarge), which is not read past MaxSize+1 bytes. A malformed file is
+// a *ParseError. environ is not modified.
 //
 // The grammar is godotenv's (v1.5.1): KEY=value and KEY: value, an optional
 // "export " prefix, 'single quotes' taken literally, "double quotes" with \n
@@ -123,7 +148,7 @@ type Result struct {
 func Read(environ []string, files []File) (Result, error) {
 	r := newResolver(environ)
 	for _, f := range files {
-		data, err := os.ReadFile(f.Path)
+		data, err := readFile(f.Path)
 		if err != nil {
 			if f.Optional && errors.Is(err, fs.ErrNotExist) {
 				continue
@@ -145,11 +170,31 @@ func Read(environ []string, files []File) (Result, error) {
 	return r.result(environ), nil
 }
 
+// readFile reads the file at path, or fails with ErrTooLarge once it has
+// read more than MaxSize bytes: os.ReadFile would read a device such as
+// /dev/zero for ever.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	switch {
+	case err != nil:
+		return nil, err
+	case len(data) > MaxSize:
+		return nil, ErrTooLarge
+	}
+	return data, nil
+}
+
 // A resolver applies statements, in order, to what a process will see.
 type resolver struct {
 	real     map[string]string
 	vars     map[string]string // every key a file sets: the value a process gets
 	extended map[string]bool   // the keys of real that a file line extends
+	sources  map[string]Source // the line that gave each key of vars not from real its value
 	warnings []Warning
 }
 
@@ -158,6 +203,7 @@ func newResolver(environ []string) *resolver {
 		real:     make(map[string]string, len(environ)),
 		vars:     make(map[string]string),
 		extended: make(map[string]bool),
+		sources:  make(map[string]Source),
 	}
 	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -189,6 +235,7 @@ func (r *resolver) set(path string, st statement) {
 	switch {
 	case self || !isReal:
 		r.vars[st.key] = v
+		r.sources[st.key] = Source{Path: path, Line: st.line, Text: st.raw}
 		if isReal {
 			r.extended[st.key] = true
 		}
@@ -218,6 +265,7 @@ func (r *resolver) result(environ []string) Result {
 		Environ:  merge(environ, r.vars, r.extended),
 		Vars:     r.vars,
 		Warnings: r.warnings,
+		Sources:  r.sources,
 	}
 }
 

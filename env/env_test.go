@@ -299,3 +299,38 @@ func TestLookup(t *testing.T) {
 		}
 	}
 }
+
+// procman check -e /dev/zero ends with an error naming the file instead
+// of reading for ever.
+func TestReadDevZero(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero on this system")
+	}
+	_, err := Read(nil, []File{{Path: "/dev/zero"}})
+	if want := "/dev/zero: larger than 1 MiB; is this an env file?"; err == nil || err.Error() != want {
+		t.Errorf("got error %v, want %q", err, want)
+	}
+	if !errors.Is(err, ErrTooLarge) {
+		t.Errorf("errors.Is(%v, ErrTooLarge) = false", err)
+	}
+}
+
+// An env file of MaxSize bytes is read; one byte more is an error, also
+// for the optional default .env.
+func TestReadAtMaxSize(t *testing.T) {
+	dir := t.TempDir()
+	line := "A=" + strings.Repeat("x", MaxSize-len("A=\n")) + "\n"
+	fits := writeFile(t, dir, "fits.env", line)
+	res, err := Read(nil, []File{{Path: fits}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Vars["A"]) != MaxSize-len("A=\n") {
+		t.Errorf("A has %d bytes", len(res.Vars["A"]))
+	}
+	big := writeFile(t, dir, ".env", line+"\n")
+	_, err = Read(nil, []File{{Path: big, Optional: true}})
+	if want := big + ": larger than 1 MiB; is this an env file?"; err == nil || err.Error() != want {
+		t.Errorf("got error %v, want %q", err, want)
+	}
+}

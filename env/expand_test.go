@@ -238,3 +238,23 @@ func TestWarningsHideValues(t *testing.T) {
 		}
 	}
 }
+
+// Sources names the line that gave each variable its value, with the
+// value as written there; a variable whose value is the real one has none.
+func TestReadSources(t *testing.T) {
+	dir := t.TempDir()
+	a := writeFile(t, dir, "a.env", "PORT=50x0\nHOME=/file\nPATH=$PATH:./bin\nQ=\"a b\" # c\n")
+	b := writeFile(t, dir, "b.env", "\nexport PORT=${BASE}\n")
+	got, err := Read([]string{"HOME=/h", "PATH=/bin"}, []File{{Path: a}, {Path: b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Source{
+		"PORT": {Path: b, Line: 2, Text: "${BASE}"},
+		"PATH": {Path: a, Line: 3, Text: "$PATH:./bin"},
+		"Q":    {Path: a, Line: 4, Text: "a b"},
+	}
+	if !maps.Equal(got.Sources, want) {
+		t.Errorf("Sources\nhave %+v\nwant %+v", got.Sources, want)
+	}
+}
