@@ -42,7 +42,7 @@ func readApp(f Flags, environ []string) (*app, error) {
 		return nil, err
 	}
 	a.environ, a.vars, a.warnings = res.Environ, res.Vars, res.Warnings
-	if a.port, err = readPort(f.Port, environ, a.vars); err != nil {
+	if a.port, err = readPort(f.Port, environ, res); err != nil {
 		return nil, err
 	}
 	if a.form, err = readFormation(f.Formation, a.pf); err != nil {
@@ -59,9 +59,11 @@ type basePort struct {
 }
 
 // readPort applies the base port rule: -p, else $PORT in the real
-// environment, else PORT from the env files (vars), else DefaultPort.
-// Messages never print a value from an env file.
-func readPort(flag String, environ []string, vars map[string]string) (basePort, error) {
+// environment, else PORT from the env files (files), else DefaultPort. A
+// port is no secret: messages name the value, and for the env files the
+// line that set it, with its text as written there (which, unlike the
+// value, never holds another variable's).
+func readPort(flag String, environ []string, files env.Result) (basePort, error) {
 	if flag.Set {
 		from := fmt.Sprintf("-p %q", flag.Value)
 		n, ok := parsePort(flag.Value)
@@ -73,18 +75,32 @@ func readPort(flag String, environ []string, vars map[string]string) (basePort, 
 	if v, _ := env.Lookup(environ, "PORT"); v != "" {
 		n, ok := parsePort(v)
 		if !ok {
-			return basePort{}, inputf("$PORT in the environment is not a whole number from 1 to %d", maxPort)
+			return basePort{}, inputf("$PORT %s in the environment is not a port number (1-%d)", quoteShort(v), maxPort)
 		}
 		return basePort{n, "$PORT"}, nil
 	}
-	if v := vars["PORT"]; v != "" {
+	if v := files.Vars["PORT"]; v != "" {
+		from := "PORT in the env files"
+		if src, ok := files.Sources["PORT"]; ok {
+			from = fmt.Sprintf("%s:%d: PORT %s", src.Path, src.Line, quoteShort(src.Text))
+		}
 		n, ok := parsePort(v)
 		if !ok {
-			return basePort{}, inputf("PORT in the env files is not a whole number from 1 to %d", maxPort)
+			return basePort{}, inputf("%s is not a port number (1-%d)", from, maxPort)
 		}
-		return basePort{n, "PORT from the env files"}, nil
+		return basePort{n, from}, nil
 	}
 	return basePort{DefaultPort, ""}, nil
+}
+
+// quoteShort quotes s for a message, cut short if it is long: whatever a
+// PORT holds, the message stays one readable line.
+func quoteShort(s string) string {
+	const limit = 32
+	if r := []rune(s); len(r) > limit {
+		return strconv.Quote(string(r[:limit])) + "..."
+	}
+	return strconv.Quote(s)
 }
 
 func parsePort(s string) (int, bool) {

@@ -3,42 +3,61 @@ package settings
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/procman/procman/env"
 )
 
 // The base port: -p, else $PORT in the real environment, else PORT from the
 // env files, else 5000.
 func TestReadPort(t *testing.T) {
+	// files holds PORT=value as set on line 3 of .env, written as text.
+	files := func(value, text string) env.Result {
+		return env.Result{
+			Vars:    map[string]string{"PORT": value},
+			Sources: map[string]env.Source{"PORT": {Path: ".env", Line: 3, Text: text}},
+		}
+	}
 	tests := []struct {
 		name    string
 		flag    String
 		environ []string
-		vars    map[string]string
+		files   env.Result
 		want    basePort
 		err     string
 	}{
 		{name: "default", want: basePort{5000, ""}},
-		{name: "env file", vars: map[string]string{"PORT": "8000"}, want: basePort{8000, "PORT from the env files"}},
-		{name: "real over env file", environ: []string{"PORT=7000"}, vars: map[string]string{"PORT": "8000"},
+		{name: "env file", files: files("8000", "8000"), want: basePort{8000, `.env:3: PORT "8000"`}},
+		{name: "real over env file", environ: []string{"PORT=7000"}, files: files("8000", "8000"),
 			want: basePort{7000, "$PORT"}},
-		{name: "flag over all", flag: str("6000"), environ: []string{"PORT=7000"}, vars: map[string]string{"PORT": "8000"},
+		{name: "flag over all", flag: str("6000"), environ: []string{"PORT=7000"}, files: files("8000", "8000"),
 			want: basePort{6000, `-p "6000"`}},
 		{name: "unset flag", flag: String{Value: "6000"}, want: basePort{5000, ""}},
-		{name: "empty $PORT is unset", environ: []string{"PORT="}, vars: map[string]string{"PORT": "8000"},
-			want: basePort{8000, "PORT from the env files"}},
+		{name: "empty $PORT is unset", environ: []string{"PORT="}, files: files("8000", "8000"),
+			want: basePort{8000, `.env:3: PORT "8000"`}},
 		{name: "last $PORT wins", environ: []string{"PORT=x", "PORT=7001"}, want: basePort{7001, "$PORT"}},
 		{name: "spaces", flag: str(" 6000 "), want: basePort{6000, `-p " 6000 "`}},
+		{name: "env file PORT from a reference", files: files("8000", "${BASE}"), want: basePort{8000, `.env:3: PORT "${BASE}"`}},
+		{name: "env file PORT without its line", files: env.Result{Vars: map[string]string{"PORT": "8000"}},
+			want: basePort{8000, "PORT in the env files"}},
 		{name: "flag too large", flag: str("70000"), err: `-p "70000": port must be a whole number from 1 to 65535`},
 		{name: "flag zero", flag: str("0"), err: `-p "0": port must be a whole number from 1 to 65535`},
 		{name: "flag empty", flag: str(""), err: `-p "": port must be a whole number from 1 to 65535`},
-		{name: "bad $PORT", environ: []string{"PORT=x"}, err: "$PORT in the environment is not a whole number from 1 to 65535"},
-		{name: "bad env file PORT, never printed", vars: map[string]string{"PORT": "hunter2"},
-			err: "PORT in the env files is not a whole number from 1 to 65535"},
+		{name: "bad $PORT", environ: []string{"PORT=x"}, err: `$PORT "x" in the environment is not a port number (1-65535)`},
+		{name: "bad env file PORT, named with its line", files: files("50x0", "50x0"),
+			err: `.env:3: PORT "50x0" is not a port number (1-65535)`},
+		{name: "env file PORT out of range", files: files("70000", "70000"),
+			err: `.env:3: PORT "70000" is not a port number (1-65535)`},
+		{name: "bad env file PORT from a reference: as written, not the other variable's value", files: files("hunter2", "${SECRET}"),
+			err: `.env:3: PORT "${SECRET}" is not a port number (1-65535)`},
+		{name: "long PORT cut short", files: files(strings.Repeat("9", 100), strings.Repeat("9", 100)),
+			err: `.env:3: PORT "` + strings.Repeat("9", 32) + `"... is not a port number (1-65535)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			have, err := readPort(tt.flag, tt.environ, tt.vars)
+			have, err := readPort(tt.flag, tt.environ, tt.files)
 			checkErr(t, err, tt.err)
 			if have != tt.want {
 				t.Errorf("have %+v, want %+v", have, tt.want)

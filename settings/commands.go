@@ -58,7 +58,7 @@ func Exec(flags Flags, environ []string, args []string) (supervisor.ExecConfig, 
 	if err != nil {
 		return cfg, err
 	}
-	port, err := readPort(flags.Port, environ, res.Vars)
+	port, err := readPort(flags.Port, environ, res)
 	if err != nil {
 		return cfg, err
 	}
