@@ -181,6 +181,24 @@ func TestStartPorts(t *testing.T) {
 			err: `-p "65500": port 65600 for worker.1 is outside 1-65535`},
 		{name: "nothing", flags: Flags{Formation: str("all=0")},
 			err: "nothing to start: the formation runs no processes (Procfile has web, worker, clock)"},
+
+		// What foreman users type: counts with commas, as -m takes them.
+		{name: "start web=2,worker=1", args: []string{"web=2,worker=1"},
+			want: []string{"web.1:5000", "web.2:5001", "worker.1:5100"}},
+		{name: "start web=2,worker=1 is start web=2 worker=1, not -m: clock does not run", flags: Flags{Formation: str("all=3")},
+			args: []string{"web=2,worker=1"}, want: []string{"web.1:5000", "web.2:5001", "worker.1:5100"}},
+		{name: "start web,clock takes counts from -m", flags: Flags{Formation: str("clock=2")}, args: []string{"web,clock"},
+			want: []string{"web.1:5000", "clock.1:5200", "clock.2:5201"}},
+		{name: "start 'web=2, worker=1' with a space", args: []string{"web=2, worker=1"},
+			want: []string{"web.1:5000", "web.2:5001", "worker.1:5100"}},
+		{name: "start web=2,worker=1 clock", args: []string{"web=2,worker=1", "clock"},
+			want: []string{"web.1:5000", "web.2:5001", "worker.1:5100", "clock.1:5200"}},
+		{name: "start web=2,worker=x", args: []string{"web=2,worker=x"},
+			err: `start web=2,worker=x: count "x" is not a whole number`},
+		{name: "start web=2,", args: []string{"web=2,"}, err: `start web=2,: empty item in "web=2,"`},
+		{name: "start web=2,web=1", args: []string{"web=2,web=1"}, err: `start web=2,web=1: "web" given twice`},
+		{name: "start web=2,wbe=1", args: []string{"web=2,wbe=1"},
+			err: `unknown process type "wbe" (Procfile has web, worker, clock)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/procman/procman/logmux"
@@ -145,9 +146,15 @@ func (s *Settings) attach(pf *procfile.Procfile) (string, error) {
 }
 
 // selected applies `procman start NAME NAME=N ...` to -m and returns the
-// instances that run.
+// instances that run. An argument may hold several items separated by
+// commas, as -m and procman scale take them: start web=2,worker=1 is start
+// web=2 worker=1.
 func (a *app) selected(args []string) ([]procfile.Instance, error) {
-	form, err := a.form.Select(args)
+	items, err := splitItems(args)
+	if err != nil {
+		return nil, inputf("start %s: %s", strings.Join(args, " "), err)
+	}
+	form, err := a.form.Select(items)
 	if err != nil {
 		return nil, inputf("start %s: %s", strings.Join(args, " "), err)
 	}
@@ -155,6 +162,26 @@ func (a *app) selected(args []string) ([]procfile.Instance, error) {
 		return nil, &InputError{err}
 	}
 	return a.instances(form)
+}
+
+// splitItems splits each argument that holds a comma into its items,
+// trimmed; an empty item there is an error in -m's words. An argument
+// without a comma is kept as it is, for Select to judge.
+func splitItems(args []string) ([]string, error) {
+	var items []string
+	for _, arg := range args {
+		if !strings.Contains(arg, ",") {
+			items = append(items, arg)
+			continue
+		}
+		for _, item := range strings.Split(arg, ",") {
+			if item = strings.TrimSpace(item); item == "" {
+				return nil, fmt.Errorf("empty item in %q", arg)
+			}
+			items = append(items, item)
+		}
+	}
+	return items, nil
 }
 
 // A lifecycle is what start hands the supervisor besides its processes.
