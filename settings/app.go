@@ -3,6 +3,7 @@ package settings
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -125,16 +126,22 @@ func readFormation(flag String, pf *procfile.Procfile) (procfile.Formation, erro
 	return f, nil
 }
 
-// knownTypes reports a type that f names and pf does not define, by
-// procfile's own rule and in its words: with every count zero, Instances
-// places no instance, so the only error it can return is such a name.
+// knownTypes reports a type that f names and pf does not define, the
+// first in sorted order, in procfile.Instances' words but for the
+// Procfile's path: that names the file as the user gave it (app/Procfile
+// with -d app), where procfile.Instances always says Procfile.
 func knownTypes(pf *procfile.Procfile, f procfile.Formation) error {
-	names := procfile.Formation{Counts: make(map[string]int, len(f.Counts))}
+	var unknown []string
 	for name := range f.Counts {
-		names.Counts[name] = 0
+		if _, ok := pf.Lookup(name); !ok {
+			unknown = append(unknown, name)
+		}
 	}
-	_, err := procfile.Instances(pf, names, 0)
-	return err
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	return fmt.Errorf("unknown process type %q (%s)", unknown[0], describe(pf))
 }
 
 // instances lists form's instances with their ports. form's names must be
@@ -168,6 +175,9 @@ func (a *app) process(in procfile.Instance) supervisor.Process {
 func (a *app) newProcess(name string, num int) (supervisor.Process, error) {
 	if name == procfile.Release {
 		return supervisor.Process{}, fmt.Errorf("%s is the release phase and cannot be scaled", name)
+	}
+	if err := knownTypes(a.pf, procfile.Formation{Counts: map[string]int{name: num}}); err != nil {
+		return supervisor.Process{}, err
 	}
 	ins, err := procfile.Instances(a.pf, procfile.Formation{Counts: map[string]int{name: num}}, a.port.n)
 	if err != nil {

@@ -256,3 +256,45 @@ func TestEnvOverTheRealEnvironment(t *testing.T) {
 		t.Errorf("warnings %q", warnings)
 	}
 }
+
+// An unknown type in -m, in start's arguments and in procman scale names
+// the Procfile as the user gave it: app/Procfile with -d app, or -f.
+func TestUnknownTypeNamesTheProcfile(t *testing.T) {
+	inDir(t, map[string]string{"app/Procfile": "web: serve\nworker: work\n", "Procfile.dev": "web: serve\n"})
+	tests := []struct {
+		name  string
+		flags Flags
+		args  []string
+		err   string
+	}{
+		{name: "-d app -m wbe=1", flags: Flags{Root: str("app"), Formation: str("wbe=1")},
+			err: `-m "wbe=1": unknown process type "wbe" (app/Procfile has web, worker)`},
+		{name: "-d app start wbe", flags: Flags{Root: str("app")}, args: []string{"wbe"},
+			err: `unknown process type "wbe" (app/Procfile has web, worker)`},
+		{name: "-f Procfile.dev start web,wrk", flags: Flags{Procfile: str("Procfile.dev")}, args: []string{"web,wrk"},
+			err: `unknown process type "wrk" (Procfile.dev has web)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Load(tt.flags)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.Start(noEnv(), tt.args)
+			checkErr(t, err, tt.err)
+		})
+	}
+
+	s, err := Load(Flags{Root: str("app")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Start(noEnv(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Config.NewProcess("wbe", 2)
+	if want := `unknown process type "wbe" (app/Procfile has web, worker)`; err == nil || err.Error() != want {
+		t.Errorf("scale wbe=2: error %v, want %q", err, want)
+	}
+}
