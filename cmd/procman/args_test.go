@@ -114,3 +114,37 @@ func TestRunInProcess(t *testing.T) {
 		t.Errorf("have %d, stdout %q, stderr %q", status, stdout.String(), stderr.String())
 	}
 }
+
+// A flag in a usage error is written as the user typed it.
+func TestUnknownFlagAsTyped(t *testing.T) {
+	tests := []struct {
+		args string
+		want string
+	}{
+		{"procman start --no-such-flag", "procman: start: flag provided but not defined: --no-such-flag\n"},
+		{"procman start -no-such-flag", "procman: start: flag provided but not defined: -no-such-flag\n"},
+		{"procman --no-such-flag start", "procman: flag provided but not defined: --no-such-flag\n"},
+		{"procman start web --no-such-flag=1 --other", "procman: start: flag provided but not defined: --no-such-flag\n"},
+		{"procman check --no-such-flag", "procman: check: flag provided but not defined: --no-such-flag\n"},
+		{"procman ps --json --no-such-flag", "procman: ps: flag provided but not defined: --no-such-flag\n"},
+		{"procman start --timeout", "procman: start: flag needs an argument: --timeout\n"},
+		{"procman start -t", "procman: start: flag needs an argument: -t\n"},
+		{"procman start --color=maybe", "procman: start: invalid boolean value \"maybe\" for --color: parse error\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			if status := run(strings.Fields(tt.args), &stdout, &stderr); status != 2 {
+				t.Errorf("status %d, want 2", status)
+			}
+			if have := stderr.String(); have != tt.want {
+				t.Errorf("have %q, want %q", have, tt.want)
+			}
+		})
+	}
+	// Only the flag's name changes, never a value that looks like one.
+	msg := `start: invalid value "for -x" for flag -t: bad`
+	if have := flagAsTyped(msg, []string{"procman", "start", "--t=for -x"}); have != `start: invalid value "for -x" for flag --t: bad` {
+		t.Errorf("have %q", have)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/procman/procman/settings"
@@ -50,6 +51,10 @@ func runApp(args []string, stdout, stderr io.Writer) error {
 		args = []string{"procman"}
 	}
 	if err := app.Run(normalizeArgs(app, args)); err != nil {
+		var usage *usageError
+		if errors.As(err, &usage) {
+			usage.err = errors.New(flagAsTyped(usage.Error(), args))
+		}
 		return err
 	}
 	if notFound != "" {
@@ -121,6 +126,39 @@ func (e *usageError) Unwrap() error { return e.err }
 
 func usageErrorf(format string, args ...any) error {
 	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// flagMessages match the flag package's messages about a flag, which
+// name it with one dash whatever the user typed: submatch 1 is its name.
+var flagMessages = []*regexp.Regexp{
+	regexp.MustCompile(`^(?:[a-z]+: )?flag provided but not defined: -(\S+)$`),
+	regexp.MustCompile(`^(?:[a-z]+: )?flag needs an argument: -(\S+)$`),
+	regexp.MustCompile(`^(?:[a-z]+: )?invalid (?:boolean )?value "(?:[^"\\]|\\.)*" for (?:flag )?-([^\s:]+): `),
+}
+
+// flagAsTyped returns msg with the flag it names written as the user
+// typed it in args: procman start --no-such-flag is reported as
+// --no-such-flag, not -no-such-flag. Any other message is returned as it
+// is.
+func flagAsTyped(msg string, args []string) string {
+	for _, re := range flagMessages {
+		m := re.FindStringSubmatchIndex(msg)
+		if m == nil {
+			continue
+		}
+		name := msg[m[2]:m[3]]
+		for _, a := range args {
+			if a == "--" {
+				break
+			}
+			bare := strings.TrimLeft(a, "-")
+			if n, _, _ := strings.Cut(bare, "="); isFlag(a) && n == name {
+				return msg[:m[2]-1] + a[:len(a)-len(bare)] + msg[m[2]:]
+			}
+		}
+		return msg
+	}
+	return msg
 }
 
 // A failure is an error that is not the user's input: procman could not do
