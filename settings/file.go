@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,8 +16,25 @@ import (
 )
 
 // fileName is the project file, in the root: what foreman's .foreman is to
-// foreman. procman does not read .foreman.
+// foreman.
 const fileName = ".procman"
+
+// foremanFile is foreman's project file, which foreman reads from the
+// current directory; procman reads it there when the root has no
+// .procman, so that a foreman project runs as it did.
+const foremanFile = ".foreman"
+
+// foremanKeys are the keys of .foreman that procman reads: the long names
+// of foreman start's flags, each the key of the same procman flag. Any
+// other key (export's app, user, template, ...) is ignored with a warning.
+var foremanKeys = []string{"procfile", "root", "env", "formation", "concurrency", "port", "timeout", "color", "timestamp"}
+
+// maxFileSize is the largest project file procman reads, in bytes: a few
+// settings take a few hundred.
+const maxFileSize = 1 << 20
+
+// errTooLarge says that a project file is larger than maxFileSize.
+var errTooLarge = errors.New("larger than 1 MiB; is this a project file?")
 
 // A key is a flag that the project file may name: one of start's flags, by
 // its long name.
@@ -118,22 +136,26 @@ type entry struct {
 // gave to flags the command line did not set, so that messages about their
 // values can name the file and line.
 type projectFile struct {
-	path    string             // as messages name it: ".procman", "app/.procman"
-	dir     string             // the root as given, which relative env paths start from
+	path    string             // as messages name it: ".procman", "app/.procman", ".foreman"
+	dir     string             // where relative env paths start from: the root as given, or "" for .foreman
+	foreman bool               // foreman's .foreman: foreman's keys, the others ignored
 	entries []entry            // as read, in order
 	values  map[string][]entry // the entries applied, by the key's flag name
+	notices []Notice           // what applying it has to tell the user
 }
 
-// readProjectFile reads proj's project file. A missing one has no entries.
+// readProjectFile reads proj's project file, .procman in its root, or,
+// when there is none, foreman's .foreman in the current directory. With
+// neither, the file has no entries.
 func readProjectFile(proj Project) (*projectFile, error) {
 	file := &projectFile{
 		path:   filepath.Join(proj.dir, fileName),
 		dir:    proj.dir,
 		values: make(map[string][]entry),
 	}
-	data, err := os.ReadFile(filepath.Join(proj.Root, fileName))
+	data, err := readFile(filepath.Join(proj.Root, fileName))
 	if errors.Is(err, fs.ErrNotExist) {
-		return file, nil
+		return readForemanFile(file)
 	}
 	if err != nil {
 		return nil, inputf("%s: %s", file.path, pathReason(err))
@@ -142,6 +164,46 @@ func readProjectFile(proj Project) (*projectFile, error) {
 		return nil, &InputError{err}
 	}
 	return file, nil
+}
+
+// readForemanFile reads .foreman from the current directory, as foreman
+// does, with its relative paths taken from there too, as foreman takes
+// them; without one it returns empty, the file procman did not find.
+func readForemanFile(empty *projectFile) (*projectFile, error) {
+	data, err := readFile(foremanFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return empty, nil
+	}
+	file := &projectFile{path: foremanFile, foreman: true, values: make(map[string][]entry)}
+	if err != nil {
+		return nil, inputf("%s: %s", file.path, pathReason(err))
+	}
+	if file.entries, err = parseFile(data, file.path); err != nil {
+		return nil, &InputError{err}
+	}
+	file.notices = append(file.notices, Notice{
+		Msg: "reading settings from " + foremanFile + "; see docs/foreman.md to move them to " + fileName,
+	})
+	return file, nil
+}
+
+// readFile reads the file at path, or fails with errTooLarge once it has
+// read more than maxFileSize bytes, as a link to /dev/zero would make it
+// read for ever.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	switch {
+	case err != nil:
+		return nil, err
+	case len(data) > maxFileSize:
+		return nil, errTooLarge
+	}
+	return data, nil
 }
 
 // apply checks the file's entries in order and sets each on f unless the
@@ -155,6 +217,11 @@ func (file *projectFile) apply(f *Flags) error {
 	}
 	first := make(map[string]int)
 	for _, e := range file.entries {
+		if file.foreman && !slices.Contains(foremanKeys, e.key) {
+			file.notices = append(file.notices, Notice{Warning: true, Msg: fmt.Sprintf(
+				"%s:%d: key %q ignored: procman reads %s from %s", file.path, e.line, e.key, keyList(foremanKeys), file.path)})
+			continue
+		}
 		k, err := file.check(e, first)
 		if err != nil {
 			return err
@@ -168,6 +235,35 @@ func (file *projectFile) apply(f *Flags) error {
 	return nil
 }
 
+// checkLocation checks what .foreman's procfile and root keys made of
+// the project, which the command line made proj: the root must be a
+// directory, and may not hold a .procman that procman would then not read.
+func (file *projectFile) checkLocation(proj Project, flags Flags) error {
+	var where entry // the key that moved the root
+	for _, name := range []string{"root", "procfile"} {
+		if es := file.values[name]; len(es) > 0 && where.key == "" {
+			where = es[0]
+		}
+	}
+	if where.key == "" {
+		return nil
+	}
+	if e := file.values["root"]; len(e) > 0 {
+		if err := dirProblem(e[0].value); err != nil {
+			return inputf("%s:%d: root %q: %s", file.path, e[0].line, e[0].value, err)
+		}
+	}
+	moved, err := readProject(flags)
+	if err != nil || moved.Root == proj.Root {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(moved.Root, fileName)); err == nil {
+		return inputf("%s:%d: %s %q leads to %s, and procman reads one of the two: move the settings of %s into it",
+			file.path, where.line, where.key, where.value, filepath.Join(moved.dir, fileName), file.path)
+	}
+	return nil
+}
+
 // check returns the flag that e sets, and whether the file may set it
 // there: first holds the line of each flag's first entry so far.
 func (file *projectFile) check(e entry, first map[string]int) (key, error) {
@@ -175,19 +271,42 @@ func (file *projectFile) check(e entry, first map[string]int) (key, error) {
 	switch {
 	case !ok:
 		return k, inputf("%s:%d: unknown key %q (keys are the long names of start's flags)", file.path, e.line, e.key)
-	case k.locates:
+	case k.locates && !file.foreman:
 		return k, inputf("%s:%d: %s cannot be set in %s, which is found through it", file.path, e.line, e.key, fileName)
 	}
 	if line, dup := first[k.name]; dup && !k.isList() {
 		return k, inputf("%s:%d: %s given twice (first on line %d)", file.path, e.line, e.key, line)
 	}
 	first[k.name] = e.line
-	if k.isBool() {
-		if _, err := strconv.ParseBool(e.value); err != nil {
-			return k, inputf("%s:%d: %s: %q is not true or false", file.path, e.line, e.key, e.value)
-		}
+	if _, ok := file.parseBool(e.value); k.isBool() && !ok {
+		return k, inputf("%s:%d: %s: %q is not true or false", file.path, e.line, e.key, e.value)
 	}
 	return k, nil
+}
+
+// parseBool reads a switch's value: true or false as Go writes them, and
+// in .foreman, which foreman reads as YAML, also yes, no, on and off.
+func (file *projectFile) parseBool(v string) (value, ok bool) {
+	if b, err := strconv.ParseBool(v); err == nil {
+		return b, true
+	}
+	if file.foreman {
+		switch strings.ToLower(v) {
+		case "yes", "on":
+			return true, true
+		case "no", "off":
+			return false, true
+		}
+	}
+	return false, false
+}
+
+// keyList joins keys for a message: "a, b and c".
+func keyList(keys []string) string {
+	if len(keys) < 2 {
+		return strings.Join(keys, "")
+	}
+	return strings.Join(keys[:len(keys)-1], ", ") + " and " + keys[len(keys)-1]
 }
 
 // setFlag sets the flag k to e's value, which check accepted. A list's
@@ -198,7 +317,7 @@ func (file *projectFile) setFlag(f *Flags, k key, e entry) {
 	case *String:
 		*v = String{Value: e.value, Set: true}
 	case *Bool:
-		b, _ := strconv.ParseBool(e.value)
+		b, _ := file.parseBool(e.value)
 		*v = Bool{Value: b, Set: true}
 	case *List:
 		if !v.Set {
@@ -262,7 +381,8 @@ type setting struct {
 // and lines whose first non-blank character is '#' are skipped; a value
 // ends at " #" (a comment), unless it is wholly quoted with ' or ", which
 // are removed (nothing is unescaped); spaces around keys and values are
-// dropped; CRLF line endings and a UTF-8 byte-order mark are accepted.
+// dropped; CRLF line endings, a UTF-8 byte-order mark and YAML's "---"
+// before the first entry are accepted.
 // Keys are not checked here. It is a small subset of YAML (foreman's
 // .foreman is YAML) read by hand: a YAML reader would reject the repeated
 // keys of list flags, unescape quoted values and lose the line numbers that
@@ -274,7 +394,7 @@ func parseFile(data []byte, path string) ([]entry, error) {
 	sc.Buffer(nil, len(data)+1)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
+		if line == "" || line[0] == '#' || line == "---" && len(entries) == 0 {
 			continue
 		}
 		e, err := parseLine(line)

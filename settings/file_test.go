@@ -1,6 +1,8 @@
 package settings
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -32,6 +34,8 @@ var parseFileTests = []struct {
 	{name: "flag dashes left for the key check", in: "--can-die: css\n", want: []entry{{"--can-die", "css", 1}}},
 
 	{name: "no colon", in: "\ncan-die css\n", err: `.procman:2: expected "key: value"`},
+	{name: "yaml document start", in: "# x\n---\nenv: a\n", want: []entry{{"env", "a", 3}}},
+	{name: "yaml document start after an entry", in: "env: a\n---\n", err: `.procman:2: expected "key: value"`},
 	{name: "yaml list", in: "env:\n  - a\n", err: ".procman:1: no value for env"},
 	{name: "list item", in: "- a\n", err: `.procman:1: expected "key: value"`},
 	{name: "empty key", in: ": x\n", err: `.procman:1: expected "key: value"`},
@@ -239,4 +243,142 @@ func TestKeys(t *testing.T) {
 	if have := Keys(); !slices.Contains(have, "concurrency") || !slices.Contains(have, "can-die") || len(have) != len(keys)+1 {
 		t.Errorf("Keys() = %q", have)
 	}
+}
+
+// A foreman project's .foreman, in the current directory as foreman reads
+// it, is read when the root has no .procman: foreman's keys set procman's
+// flags of the same names, with a note; other keys are ignored with a
+// warning.
+func TestForemanFile(t *testing.T) {
+	const note = "reading settings from .foreman; see docs/foreman.md to move them to .procman"
+	ignored := func(line int, key string) Notice {
+		return Notice{Warning: true, Msg: fmt.Sprintf(".foreman:%d: key %q ignored: procman reads "+
+			"procfile, root, env, formation, concurrency, port, timeout, color and timestamp from .foreman", line, key)}
+	}
+	tests := []struct {
+		name    string
+		files   map[string]string // besides Procfile and app/Procfile
+		flags   Flags
+		want    Flags // the flags Load makes, but for Root when flags set it
+		notices []Notice
+		err     string
+	}{
+		{name: "foreman's keys", files: map[string]string{".foreman": "# vi: set ft=yaml :\n---\nprocfile: Procfile.dev\n" +
+			"port: 3000\nformation: web=1,worker=2\ntimeout: 3\nenv: .env.shared, ./.env\ncolor: true\ntimestamp: no\n"},
+			want: Flags{Procfile: str("Procfile.dev"), Port: str("3000"), Formation: str("web=1,worker=2"), Timeout: str("3"),
+				Env: list(".env.shared", ".env"), Color: switched(true), Timestamp: switched(false)},
+			notices: []Notice{{Msg: note}}},
+		{name: "concurrency is formation", files: map[string]string{".foreman": "concurrency: worker=0\nport: 3000"},
+			want: Flags{Formation: str("worker=0"), Port: str("3000")}, notices: []Notice{{Msg: note}}},
+		{name: "unknown keys are ignored with a warning", files: map[string]string{".foreman": "app: shop\nport: 3000\nuser: deploy\ncan-die: web\n"},
+			want:    Flags{Port: str("3000")},
+			notices: []Notice{{Msg: note}, ignored(1, "app"), ignored(3, "user"), ignored(4, "can-die")}},
+		{name: "the command line wins", files: map[string]string{".foreman": "port: 3000\ntimestamp: false\n"},
+			flags: Flags{Port: str("4000"), NoTimestamp: switched(false)}, want: Flags{Port: str("4000"), NoTimestamp: switched(false)},
+			notices: []Notice{{Msg: note}}},
+		{name: "an empty .foreman", files: map[string]string{".foreman": "# nothing yet\n"}, notices: []Notice{{Msg: note}}},
+		{name: ".procman wins, and .foreman is not read", files: map[string]string{".foreman": "port: 3000\nnonsense\n", ".procman": "timeout: 9\n"},
+			want: Flags{Timeout: str("9")}},
+		{name: "-d: .foreman from the current directory, as foreman reads it", flags: Flags{Root: str("app")},
+			files: map[string]string{".foreman": "env: app/.env\n"}, want: Flags{Env: list("app/.env")}, notices: []Notice{{Msg: note}}},
+		{name: "-d to a .procman: .foreman is not read", flags: Flags{Root: str("app")},
+			files: map[string]string{".foreman": "port: 3000\n", "app/.procman": "port: 4000\n"}, want: Flags{Port: str("4000")}},
+		{name: "root", files: map[string]string{".foreman": "root: app\n"}, want: Flags{Root: str("app")}, notices: []Notice{{Msg: note}}},
+		{name: "root to a .procman", files: map[string]string{".foreman": "port: 1\nroot: app\n", "app/.procman": "port: 4000\n"},
+			err: `.foreman:2: root "app" leads to app/.procman, and procman reads one of the two: move the settings of .foreman into it`},
+		{name: "procfile to a .procman", files: map[string]string{".foreman": "procfile: app/Procfile\n", "app/.procman": "port: 4000\n"},
+			err: `.foreman:1: procfile "app/Procfile" leads to app/.procman, and procman reads one of the two: move the settings of .foreman into it`},
+		{name: "root that is no directory", files: map[string]string{".foreman": "root: nowhere\n"},
+			err: `.foreman:1: root "nowhere": no such directory`},
+		{name: "a key twice", files: map[string]string{".foreman": "port: 1\nport: 2\n"}, err: ".foreman:2: port given twice (first on line 1)"},
+		{name: "not a switch", files: map[string]string{".foreman": "color: maybe\n"}, err: `.foreman:1: color: "maybe" is not true or false`},
+		{name: "not key: value", files: map[string]string{".foreman": "port: 1\n:port 2\n"}, err: `.foreman:2: expected "key: value"`},
+		{name: "a directory", files: map[string]string{".foreman/x": ""}, err: ".foreman: is a directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := map[string]string{"Procfile": "web: serve\n", "app/Procfile": "web: serve\n"}
+			for k, v := range tt.files {
+				files[k] = v
+			}
+			inDir(t, files)
+			s, err := Load(tt.flags)
+			checkErr(t, err, tt.err)
+			if err != nil {
+				return
+			}
+			have := s.flags
+			if tt.flags.Root.Set {
+				have.Root = Flags{}.Root
+			}
+			if !reflect.DeepEqual(have, tt.want) {
+				t.Errorf("flags\nhave %+v\nwant %+v", have, tt.want)
+			}
+			if !reflect.DeepEqual(s.Notices(), tt.notices) {
+				t.Errorf("notices\nhave %+v\nwant %+v", s.Notices(), tt.notices)
+			}
+		})
+	}
+}
+
+// What .foreman says reaches start: the Procfile it names, its formation
+// and port, and its switches.
+func TestForemanFileStart(t *testing.T) {
+	inDir(t, map[string]string{
+		"Procfile":     "web: serve\n",
+		"Procfile.dev": "web: serve\nworker: work\ncss: build\n",
+		".foreman":     "procfile: Procfile.dev\nport: 3000\nconcurrency: web=1,worker=2,css=0\ncolor: on\ntimestamp: false\n",
+	})
+	s, err := Load(Flags{Timeout: unsetTimeout()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Start(noEnv(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var have []string
+	for _, p := range st.Config.Processes {
+		have = append(have, fmt.Sprintf("%s:%d", p.Label, p.Port))
+	}
+	if want := []string{"web.1:3000", "worker.1:3100", "worker.2:3101"}; !slices.Equal(have, want) {
+		t.Errorf("processes %q, want %q", have, want)
+	}
+	if st.Color != On || st.Output.Timestamps {
+		t.Errorf("color %v, timestamps %v; want On, false", st.Color, st.Output.Timestamps)
+	}
+}
+
+// procman check -e /dev/zero has its twin here: a .procman or .foreman
+// that is a link to /dev/zero ends with an error naming it.
+func TestProjectFileTooLarge(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero on this system")
+	}
+	for _, name := range []string{".procman", ".foreman"} {
+		t.Run(name, func(t *testing.T) {
+			dir := inDir(t, map[string]string{"Procfile": "web: serve\n"})
+			if err := os.Symlink("/dev/zero", filepath.Join(dir, name)); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(Flags{})
+			checkErr(t, err, name+": larger than 1 MiB; is this a project file?")
+		})
+	}
+}
+
+// A project file of 1 MiB is read; one byte more is an error.
+func TestProjectFileAtMaxSize(t *testing.T) {
+	line := "port: 3000\n# " + strings.Repeat("x", maxFileSize-len("port: 3000\n# \n")) + "\n"
+	inDir(t, map[string]string{"Procfile": "web: serve\n", ".procman": line})
+	s, err := Load(Flags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.flags.Port != str("3000") {
+		t.Errorf("port %+v", s.flags.Port)
+	}
+	inDir(t, map[string]string{"Procfile": "web: serve\n", ".procman": line + "\n"})
+	_, err = Load(Flags{})
+	checkErr(t, err, ".procman: larger than 1 MiB; is this a project file?")
 }

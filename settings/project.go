@@ -72,17 +72,25 @@ func readProject(f Flags) (Project, error) {
 
 // checkDir checks -d's value.
 func checkDir(dir string) error {
+	if err := dirProblem(dir); err != nil {
+		return inputf("-d %q: %s", dir, err)
+	}
+	return nil
+}
+
+// dirProblem says what keeps dir from being the root, if anything.
+func dirProblem(dir string) error {
 	if dir == "" {
-		return inputf("-d \"\": empty directory name")
+		return errors.New("empty directory name")
 	}
 	info, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return inputf("-d %q: no such directory", dir)
+		return errors.New("no such directory")
 	case err != nil:
-		return inputf("-d %q: %s", dir, pathReason(err))
+		return errors.New(pathReason(err))
 	case !info.IsDir():
-		return inputf("-d %q: not a directory", dir)
+		return errors.New("not a directory")
 	}
 	return nil
 }

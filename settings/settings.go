@@ -139,6 +139,13 @@ type Settings struct {
 	file  *projectFile
 }
 
+// A Notice is something Load has to tell the user without failing, as
+// one line without the "procman: " prefix.
+type Notice struct {
+	Warning bool // a setting procman ignores, which the user should fix; else a note
+	Msg     string
+}
+
 // Load reads the project file (.procman in the root that flags point at)
 // if there is one, and gives every flag the command line did not set the
 // file's value (a switch and its negation, --timestamp and --no-timestamp,
@@ -146,8 +153,18 @@ type Settings struct {
 // root. An unknown key, a key that cannot be set there, a switch that is
 // not true or false and a key given twice (other than a list flag's) are
 // *InputErrors naming the file and line, as are a -d, -f or -e that cannot
-// be right. The only other error is a working directory that cannot be
-// found.
+// be right, and a file larger than 1 MiB.
+//
+// Without a .procman, Load reads foreman's .foreman from the current
+// directory instead, as foreman does: its keys procfile, root, env,
+// formation (or concurrency), port, timeout, color and timestamp set the
+// flags of the same names, relative paths taken from the current
+// directory; a switch may also be yes, no, on or off (YAML). Its other
+// keys are ignored, each with a warning among the Notices, which then
+// begin with a note that .foreman was read. A procfile or root in it that
+// leads to a directory with a .procman is an error: one project, one file.
+//
+// The only other error is a working directory that cannot be found.
 func Load(flags Flags) (*Settings, error) {
 	proj, err := readProject(flags)
 	if err != nil {
@@ -160,7 +177,19 @@ func Load(flags Flags) (*Settings, error) {
 	if err := file.apply(&flags); err != nil {
 		return nil, err
 	}
+	if file.foreman {
+		if err := file.checkLocation(proj, flags); err != nil {
+			return nil, err
+		}
+	}
 	return &Settings{flags: flags, file: file}, nil
+}
+
+// Notices returns what Load has to tell the user, in order: that it read
+// .foreman, then each of its keys that procman ignores. start shows them
+// on its output stream, check on stderr.
+func (s *Settings) Notices() []Notice {
+	return s.file.notices
 }
 
 // Project returns what the global flags point at, the project file's env

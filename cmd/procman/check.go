@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -22,6 +23,7 @@ func checkCommand() *cli.Command {
 			if err != nil {
 				return settled(err)
 			}
+			printNotices(c.App.ErrWriter, s)
 			pf, warnings, err := s.Check(os.Environ())
 			if err != nil {
 				return settled(err)
@@ -43,6 +45,14 @@ func checkCommand() *cli.Command {
 			}
 			return nil
 		},
+	}
+}
+
+// printNotices writes what settings has to tell the user to w (stderr),
+// one "procman: " line each, for the commands that have no output stream.
+func printNotices(w io.Writer, s *settings.Settings) {
+	for _, n := range s.Notices() {
+		fmt.Fprintf(w, "procman: %s\n", n.Msg)
 	}
 }
 

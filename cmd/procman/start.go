@@ -69,6 +69,9 @@ func startAction(c *cli.Context) error {
 	}
 	st, err := s.Start(os.Environ(), c.Args().Slice())
 	if err != nil {
+		// The error may be about a value from .foreman, which the user
+		// did not know procman reads.
+		printNotices(c.App.ErrWriter, s)
 		return settled(err)
 	}
 	srv, err := listenControl(s.Socket(), st.Config.Dir)
@@ -82,6 +85,15 @@ func startAction(c *cli.Context) error {
 	cfg, opts := st.Config, st.Output
 	opts.Color = useColor(choiceOf(st.Color), tty, os.Getenv)
 	mux := logmux.New(stdout, opts)
+	// What settings has to say (.foreman was read, a key of it ignored)
+	// goes first on the stream, where the user looks, as system lines.
+	for _, n := range s.Notices() {
+		kind := "note"
+		if n.Warning {
+			kind = "warning"
+		}
+		mux.Event(logmux.Event{Kind: kind, Msg: n.Msg})
+	}
 	cfg.Log = mux
 	cfg.PTY = st.PTY.Decide(tty)
 	cfg.Cols, cfg.Rows = windowSize(stdout, os.Stdin, c.App.ErrWriter)
