@@ -15,9 +15,11 @@ func startCommand() *cli.Command {
 		Usage:     "run the Procfile's processes until one exits or procman is stopped",
 		ArgsUsage: "[NAME|NAME=N ...]",
 		Description: "Without arguments, starts every process type once (or as -m says). With\n" +
-			"NAME arguments, starts only those types; NAME=N runs N copies.\n" +
+			"NAME arguments, starts only those types; NAME=N runs N copies, and\n" +
+			"commas work as in -m (procman start web=2,worker=1).\n" +
 			"Exits with the status of the process whose exit stopped the others\n" +
-			"(128+N if it died of signal N), or 128+S when procman is stopped by signal S.",
+			"(128+N if it died of signal N), 128+S when procman is stopped by signal S,\n" +
+			"or 141 (128+SIGPIPE) when its stdout is closed (procman start | head).",
 		Flags: append(withGlobals(
 			formationFlag(),
 			portFlag(),
