@@ -45,6 +45,7 @@ func TestScript(t *testing.T) {
 		Dir:                 "testdata/script",
 		Setup:               setupScript,
 		Cmds:                scriptCmds,
+		Condition:           scriptCondition,
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 	})
@@ -116,6 +117,9 @@ func sessionOf(ts *testscript.TestScript) *session {
 //	checkbig FILE SIZE  FILE (or stdout) holds the line of SIZE bytes that
 //	                    bigline writes, once and whole
 //	bytesin FILE HEX    FILE (or stdout) contains the bytes HEX
+//	holds NAME PATH     wait until NAME has PATH open (a file descriptor
+//	                    of it refers to PATH); it needs the [procfd]
+//	                    condition
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	"spawn":      cmdSpawn,
 	"signal":     cmdSignal,
@@ -127,6 +131,20 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"checklines": cmdChecklines,
 	"checkbig":   cmdCheckbig,
 	"bytesin":    cmdBytesin,
+	"holds":      cmdHolds,
+}
+
+// scriptCondition adds the scripts' own conditions:
+//
+//	[procfd]  /proc/PID/fd lists a process's open files (Linux), as holds
+//	          needs
+func scriptCondition(cond string) (bool, error) {
+	switch cond {
+	case "procfd":
+		_, err := os.Stat(fmt.Sprintf("/proc/%d/fd", os.Getpid()))
+		return err == nil, nil
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
 }
 
 // command builds PROGRAM's command line in the script's directory and
@@ -431,6 +449,32 @@ func cmdBytesin(ts *testscript.TestScript, neg bool, args []string) {
 	if have := bytes.Contains([]byte(ts.ReadFile(args[0])), want); have != !neg {
 		ts.Fatalf("bytes %x: contained %v, want %v", want, have, !neg)
 	}
+}
+
+// cmdHolds tells what no output shows: that a process has reached the
+// point where it opened a file, such as a directory it then waits to lock.
+func cmdHolds(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: holds NAME PATH")
+	}
+	p := background(ts, args[0])
+	want, err := filepath.EvalSymlinks(ts.MkAbs(args[1]))
+	ts.Check(err)
+	fds := fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid)
+	poll(ts, args[0]+" to open "+args[1], func() bool {
+		select {
+		case <-p.done:
+			ts.Fatalf("%s exited before it opened %s", args[0], args[1])
+		default:
+		}
+		entries, _ := os.ReadDir(fds) // gone or changing while read: try again
+		for _, e := range entries {
+			if target, err := os.Readlink(filepath.Join(fds, e.Name())); err == nil && target == want {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // producedLine is line i of produce NAME: about 100 bytes, so that the
