@@ -17,8 +17,8 @@
 # non-zero when a target is missed. Run it on an otherwise idle machine:
 # every figure is wall time (pmbench waits for idle CPUs before each timed
 # run and says when it could not). pmbench reads Linux's /proc and
-# inotify: elsewhere only throughput.sh runs. Takes about twelve minutes
-# on two CPUs (-runs 3: about six).
+# inotify: elsewhere only throughput.sh runs. Takes ten to twelve minutes
+# on two CPUs (-runs 3: four to six).
 set -eu
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
