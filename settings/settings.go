@@ -1,8 +1,8 @@
-// Package settings owns procman's rules for what a user asks for: the flags
-// (as cmd/procman read them), the project file .procman, the env files and
-// the defaults; which wins, what is valid, and the supervisor configuration
-// they make. It imports no CLI library, never reads os.Environ or a
-// terminal, and never prints: callers pass plain values in.
+// Package settings owns procman's rules for what a user asks for: the
+// flags (as cmd/procman read them), .procman (or foreman's .foreman), the
+// env files and the defaults; which wins, what is valid, and the supervisor
+// configuration they make. It imports no CLI library, never reads
+// os.Environ or a terminal, and never prints: callers pass plain values in.
 package settings
 
 import "fmt"
