@@ -12,6 +12,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// fdCount counts the open descriptors listed in dir (/proc/.../fd).
+func fdCount(t *testing.T, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
 // processFDs counts the descriptors of the process's table. /proc/self/fd
 // would show the table of the process's first thread, which may be the
 // fork thread; this goroutine's own (locked) thread is not.

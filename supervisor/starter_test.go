@@ -8,16 +8,6 @@ import (
 	"time"
 )
 
-// fdCount counts the open descriptors listed in dir (/proc/.../fd).
-func fdCount(t *testing.T, dir string) int {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
 // holdPipes opens n pipes for the rest of the test, as procman holds one
 // per running child.
 func holdPipes(t *testing.T, n int) {

@@ -117,9 +117,17 @@ func (s *supervisor) termLevel() {
 	if running {
 		s.event("stopping", "sending SIGTERM to all processes")
 	}
-	s.signalGroups(syscall.SIGTERM, inLevel)
-	if level == s.minLevel() {
+	switch {
+	case level == s.minLevel() && s.isInit && !ownProc():
+		// kill(-1) (see signalOrphans) reaches every process of the
+		// namespace, this level's groups included: each gets one SIGTERM.
+		// Earlier levels are gone by now (SIGKILL ended their grace).
 		s.signalOrphans(syscall.SIGTERM)
+	case level == s.minLevel():
+		s.signalGroups(syscall.SIGTERM, inLevel)
+		s.signalOrphans(syscall.SIGTERM)
+	default:
+		s.signalGroups(syscall.SIGTERM, inLevel)
 	}
 	s.awaitNone()
 	s.stop.grace = time.NewTimer(s.cfg.Grace)
