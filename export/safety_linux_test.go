@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/procman/procman/procfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -170,4 +171,17 @@ func TestFailedSwitchRestoresTheOldExport(t *testing.T) {
 			}
 		})
 	}
+}
+
+// releaseless returns app without its release phase, and with only the
+// first n other instances.
+func releaseless(app App, n int) App {
+	var ins []procfile.Instance
+	for _, in := range app.Instances {
+		if in.Name != procfile.Release && len(ins) < n {
+			ins = append(ins, in)
+		}
+	}
+	app.Instances = ins
+	return app
 }

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/procman/procman/procfile"
 )
 
 // These tests plant real symbolic links in a real export directory, as a
@@ -266,17 +264,4 @@ func checkNoStaging(t *testing.T, dir string) {
 			t.Errorf("%s is left in the export directory", e.Name())
 		}
 	}
-}
-
-// releaseless returns app without its release phase, and with only the
-// first n other instances.
-func releaseless(app App, n int) App {
-	var ins []procfile.Instance
-	for _, in := range app.Instances {
-		if in.Name != procfile.Release && len(ins) < n {
-			ins = append(ins, in)
-		}
-	}
-	app.Instances = ins
-	return app
 }

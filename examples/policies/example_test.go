@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -78,7 +79,9 @@ func TestExample(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	procman := filepath.Join(tmp, "procman")
-	build := exec.Command(goBin, "build", "-o", procman, "../../cmd/procman")
+	// The procman under test is built with this test binary's tags, so
+	// that go test -tags procman_portable runs the portable build here too.
+	build := exec.Command(goBin, "build", "-tags", buildTags(), "-o", procman, "../../cmd/procman")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build procman: %v\n%s", err, out)
 	}
@@ -173,4 +176,16 @@ func TestExample(t *testing.T) {
 			rest = rest[loc[1]:]
 		}
 	}
+}
+
+// buildTags returns the -tags this test binary was built with.
+func buildTags() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "-tags" {
+				return s.Value
+			}
+		}
+	}
+	return ""
 }
