@@ -153,7 +153,8 @@ func (i Instance) Label() string {
 // within a type; types with count 0 are omitted. Position counts over the
 // whole Procfile, so a type's ports do not depend on which others run. A
 // name in f.Counts that p does not define is an error
-// (`unknown process type "wbe" (Procfile has web, worker)`), as is any port
+// (`unknown process type "wbe" (Procfile has web, worker)`, naming the
+// Procfile by its Path), as is any port
 // outside 1-65535 (`port 70000 for web.1 is outside 1-65535`); both are
 // found before anything is allocated for the instances.
 func Instances(p *Procfile, f Formation, basePort int) ([]Instance, error) {
@@ -165,8 +166,8 @@ func Instances(p *Procfile, f Formation, basePort int) ([]Instance, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("unknown process type %q (Procfile has %s)",
-			unknown[0], strings.Join(p.Names(), ", "))
+		return nil, fmt.Errorf("unknown process type %q (%s has %s)",
+			unknown[0], p.Path, strings.Join(p.Names(), ", "))
 	}
 
 	total := 0
