@@ -9,9 +9,10 @@
 // Text mode writes "15:04:05 web.1  | text\n" with the child's bytes
 // unchanged (non-UTF-8 and ANSI escapes too); only the prefix is coloured.
 // Lines of any length are written whole, never interleaved with another
-// child's line: one over 64 KiB is not buffered but streamed while the
-// stream is held for its child (the others wait), so it stays whole in
-// bounded memory. A line still without its newline PartialDelay after it
+// child's line: a text line over 64 KiB is not buffered but streamed while
+// the stream is held for its child (the others wait) until its newline, or
+// until the child is silent for PartialDelay, so it stays whole in bounded
+// memory. A line still without its newline PartialDelay after it
 // began, when the child has nothing more for now (a prompt), is shown with
 // a '\n' added, and its rest continues later as a new line; a last line
 // without newline is delivered at EOF the same way. Removing the prefixes
@@ -28,8 +29,8 @@
 // piece of a line longer than MaxJSONLine) has "partial":true. Nothing is
 // dropped: a child's bytes are its objects' bytes in order, each followed by
 // '\n' unless partial. procman's events have "stream":"system", "event"
-// (the Event's Kind), "line" (its Msg), and "pid", "code", "signal", "port"
-// and "delay" where they apply.
+// (the Event's Kind), "line" (its Msg), "proc" ("system" for procman
+// itself), and "pid", "code", "signal", "port" and "delay" where they apply.
 //
 // # Batching and backpressure
 //

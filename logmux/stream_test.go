@@ -330,7 +330,8 @@ func TestIdleChildrenHoldNoBuffers(t *testing.T) {
 		runtime.GC()
 		runtime.ReadMemStats(&during)
 		grown := int64(during.HeapInuse) - int64(before.HeapInuse)
-		t.Logf("heap in use grew by %d bytes for %d idle children", grown, n)
+		stacks := int64(during.StackInuse) - int64(before.StackInuse)
+		t.Logf("for %d idle children: heap in use grew by %d bytes, stacks by %d", n, grown, stacks)
 		return grown < n*8<<10
 	})
 	for _, w := range writers {
