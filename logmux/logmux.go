@@ -61,6 +61,7 @@
 package logmux
 
 import (
+	"errors"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -147,6 +148,13 @@ type Mux struct {
 	closed   bool
 	failed   bool
 	err      error
+	// writing: when the write under way began (zero when none); inflight:
+	// its length. abandoned: Abandon gave up on the writer; dropped counts
+	// the bytes it never took.
+	writing   time.Time
+	inflight  int
+	abandoned atomic.Bool
+	dropped   int64
 
 	brokenOnce sync.Once
 	broken     chan struct{}
@@ -308,6 +316,9 @@ func (m *Mux) Close() error {
 // flush writes the buffered output with one write. The other buffer keeps
 // collecting lines meanwhile.
 func (m *Mux) flush() {
+	if m.abandoned.Load() {
+		return // the writer holds wmu for ever
+	}
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
 	m.mu.Lock()
@@ -316,9 +327,16 @@ func (m *Mux) flush() {
 	m.armed = false
 	m.since = time.Time{}
 	failed := m.failed
+	if len(out) > 0 && !failed {
+		m.writing, m.inflight = time.Now(), len(out)
+	}
 	m.mu.Unlock()
 	if len(out) > 0 && !failed {
-		if _, err := m.w.Write(out); err != nil {
+		_, err := m.w.Write(out)
+		m.mu.Lock()
+		m.writing, m.inflight = time.Time{}, 0
+		m.mu.Unlock()
+		if err != nil {
 			m.fail(err)
 		}
 	}
@@ -329,6 +347,39 @@ func (m *Mux) flush() {
 	m.spare = out[:0]
 	m.mu.Unlock()
 }
+
+// Stalled reports whether a write to the writer has been under way for at
+// least d: whoever reads procman's output has stopped reading.
+func (m *Mux) Stalled(d time.Duration) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.writing.IsZero() && time.Since(m.writing) >= d
+}
+
+// Abandon gives up on a stalled writer, so that procman can exit: what is
+// buffered, the write under way, and everything that follows are dropped
+// (Dropped counts them), and Close no longer waits. The goroutine blocked
+// in the stalled write stays blocked.
+func (m *Mux) Abandon() {
+	m.mu.Lock()
+	if m.abandoned.Load() {
+		m.mu.Unlock()
+		return
+	}
+	m.abandoned.Store(true)
+	m.dropped += int64(len(m.buf) + len(m.deferred) + m.inflight)
+	m.mu.Unlock()
+	m.fail(errAbandoned)
+}
+
+// Dropped returns how many bytes of output Abandon dropped.
+func (m *Mux) Dropped() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.dropped
+}
+
+var errAbandoned = errors.New("logmux: output abandoned: the reader stopped reading")
 
 // fail records the first write error and tells Broken's readers.
 func (m *Mux) fail(err error) {

@@ -146,6 +146,28 @@ type loop struct {
 	got, reads, most int
 	coalesce         bool // wait coalesceFor after each turn that read
 	pfd              [1]unix.PollFd
+	// resumed: when the loop last came back from a turn that blocked (a
+	// write to a slow reader): a child's silence counts only from then.
+	resumed time.Time
+}
+
+// stallTurn is how long a turn may take before the loop counts itself as
+// having been away from the pipes.
+const stallTurn = 20 * time.Millisecond
+
+// want is when s's open line is due: PartialDelay of silence from s while
+// the loop was listening. Time spent blocked writing to a stalled reader
+// does not count, or every line open when the write began would be shown
+// split once the reader came back.
+func (lp *loop) want(s *stream) time.Time {
+	w := s.want()
+	if w.IsZero() {
+		return w
+	}
+	if r := lp.resumed.Add(lp.m.partial); w.Before(r) {
+		return r
+	}
+	return w
 }
 
 // wait collects the ready pipes into lp.events, waiting in epoll_wait until
@@ -167,7 +189,7 @@ func (lp *loop) wait() (int, error) {
 func (lp *loop) next() time.Time {
 	first := lp.m.due()
 	for s := range lp.open {
-		first = earliest(first, s.want())
+		first = earliest(first, lp.want(s))
 	}
 	return first
 }
@@ -260,6 +282,9 @@ func (e *epollLoop) run(epfd int) {
 			lp.partials(now)
 		}
 		lp.flushDue(now)
+		if end := time.Now(); end.Sub(now) >= stallTurn {
+			lp.resumed = end
+		}
 	}
 }
 
@@ -338,7 +363,7 @@ func (lp *loop) partials(now time.Time) {
 		if ls.seen == lp.iter {
 			continue
 		}
-		if w := s.want(); !w.IsZero() && !now.Before(w) {
+		if w := lp.want(s); !w.IsZero() && !now.Before(w) {
 			s.showPartial()
 			delete(lp.open, s)
 		}

@@ -24,6 +24,8 @@ type stop struct {
 	since    uint64       // reaper passes before the last signal: older batches are stale
 	termed   map[int]bool // orphans (by pid) and old groups (by -pgid) already sent SIGTERM
 	goneAt   time.Time    // when no child and no group was first found left
+	began    time.Time    // when the stop began
+	hurry    bool         // a second stop signal: do not wait for output
 }
 
 // stopTimers ends the grace period and the orphan rescans.
@@ -41,7 +43,7 @@ func (s *supervisor) beginStop(c cause) {
 	if s.stop != nil {
 		return
 	}
-	s.stop = &stop{cause: c, termed: make(map[int]bool)}
+	s.stop = &stop{cause: c, termed: make(map[int]bool), began: time.Now()}
 	for _, p := range s.procs {
 		s.prober.forget(p)
 		if p.state == Running || p.state == Stopping {
@@ -222,9 +224,15 @@ func (s *supervisor) finished() bool {
 		s.stop.goneAt = time.Now()
 	}
 	for _, p := range s.procs {
-		if p.gen > 0 && !p.drained && (s.reapsAll || time.Since(s.stop.goneAt) < strayDrain) {
+		if p.gen > 0 && !p.drained && time.Now().Before(s.drainBy()) {
 			return false
 		}
+	}
+	// Whatever is still undrained will not be: a process that left its
+	// group holds the pipe, or procman's own reader has stopped reading.
+	// In the second case procman gives up on its output, so that it exits.
+	if s.cfg.Log.Stalled(drainSlack) {
+		s.cfg.Log.Abandon()
 	}
 	for _, p := range s.procs {
 		if p.state == Exited && !p.reported {
@@ -234,16 +242,30 @@ func (s *supervisor) finished() bool {
 	return true
 }
 
-// strayDrain bounds the wait for the last output once every process group
-// is empty, where procman is not a subreaper: a daemon that left its group
-// may hold the pipe for ever, out of procman's reach.
-const strayDrain = time.Second
+// drainBy is how long a stop waits for the last output once nothing
+// procman started is left: at least drainSlack, and up to the end of the
+// grace period, but not at all after a second stop signal. The bound keeps
+// a stalled reader of procman's output (procman start | less, left
+// alone) or a daemon holding a pipe from keeping procman alive.
+func (s *supervisor) drainBy() time.Time {
+	if s.stop.hurry {
+		return s.stop.goneAt
+	}
+	by := s.stop.goneAt.Add(drainSlack)
+	if end := s.stop.began.Add(s.cfg.Grace); end.After(by) {
+		by = end
+	}
+	return by
+}
 
-// polling says whether the stop must look again after groupPoll: where
-// procman is not the parent of every descendant, nothing tells it when the
-// last process groups empty or strayDrain ends.
+// drainSlack is the least wait for output after the last process is gone.
+const drainSlack = time.Second
+
+// polling says whether the stop must look again after groupPoll: nothing
+// tells the owner when the last process groups empty (where procman is not
+// the parent of every descendant) or when drainBy has passed.
 func (s *supervisor) polling() bool {
-	return s.stop != nil && s.stop.noneLeft && !s.reapsAll
+	return s.stop != nil && s.stop.noneLeft
 }
 
 // pruneGroups forgets the process groups that have no member left, and

@@ -860,6 +860,7 @@ func (s *supervisor) signal(sig syscall.Signal) {
 	switch sig {
 	case syscall.SIGINT, syscall.SIGTERM:
 		if s.stop != nil {
+			s.stop.hurry = true
 			if !s.stop.killed {
 				s.event("signal", name+" received again, killing all processes")
 				s.killAll()

@@ -383,3 +383,49 @@ func TestStopSignalDuringStartStartsNoMore(t *testing.T) {
 		t.Errorf("%d processes ran after SIGTERM", len(files))
 	}
 }
+
+// "procman start | sleep 25, then SIGTERM": a reader that stops reading
+// procman's output does not keep procman alive after its processes are
+// gone. Run returns once the grace period is over, and the output it
+// could not deliver is counted as dropped.
+func TestStalledReaderDoesNotHoldTheStop(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close() // open and unread: writes block once the pipe is full
+	defer w.Close()
+	mux := logmux.New(w, logmux.Options{Width: 6})
+	sigs := make(chan os.Signal, 1)
+	dir := t.TempDir()
+	done := make(chan result, 1)
+	go func() {
+		code, err := Run(Config{Dir: dir, Grace: time.Second, Log: mux, Signals: sigs,
+			Processes: []Process{{Name: "a", Label: "a.1", Env: os.Environ(),
+				Command: "touch started; " + helperCmd("lines", "100000000")}}})
+		done <- result{code, err}
+	}()
+	// The pipe fills while a.1 floods: the mux's write stalls.
+	end := time.Now().Add(deadline)
+	for !mux.Stalled(100 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the write to the unread pipe never stalled")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sigs <- syscall.SIGTERM
+	select {
+	case res := <-done:
+		if res.err != nil || res.code != 143 {
+			t.Errorf("Run: want 143, have %d, %v", res.code, res.err)
+		}
+	case <-time.After(deadline):
+		t.Fatal("Run still waits for a reader that does not read")
+	}
+	if mux.Dropped() == 0 {
+		t.Error("no output counted as dropped")
+	}
+	if err := mux.Close(); err == nil {
+		t.Error("Close after the output was abandoned: want an error")
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/procman/procman/logmux"
@@ -111,6 +112,9 @@ func startAction(c *cli.Context) error {
 	// A closed stdout (procman start | head) makes Close fail too; the
 	// status already says how the run ended.
 	_ = mux.Close()
+	if n := mux.Dropped(); n > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "procman: standard output was not being read; %d bytes of output were dropped so that procman could exit\n", n)
+	}
 	if err != nil {
 		return &failure{err: err, status: status}
 	}
