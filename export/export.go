@@ -245,8 +245,17 @@ func newData(app App, dir string) (*Data, error) {
 		}
 		d.LogDir = abs
 	}
+	d.addInstances(name, app.Instances)
+	if err := d.addConfig(app.Config); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// addInstances fills d's instances, types and release phase.
+func (d *Data) addInstances(name string, instances []procfile.Instance) {
 	byType := map[string]int{}
-	for _, in := range app.Instances {
+	for _, in := range instances {
 		inst := Instance{
 			Name:    name + "-" + in.Name + "-" + strconv.Itoa(in.Num),
 			Type:    in.Name,
@@ -278,24 +287,28 @@ func newData(app App, dir string) (*Data, error) {
 			KubeName: kubeName(in.Name),
 		})
 	}
-	keys := make([]string, 0, len(app.Config))
-	for k := range app.Config {
+}
+
+// addConfig fills d's variables from the env files, sorted by key.
+func (d *Data) addConfig(config map[string]string) error {
+	keys := make([]string, 0, len(config))
+	for k := range config {
 		// procman sets these per instance; an env file's PORT is only the
 		// base port, and systemd would let the EnvironmentFile win.
 		if k == "PORT" || k == "PS" {
 			continue
 		}
 		if !varName.MatchString(k) {
-			return nil, fmt.Errorf("env file variable %q cannot be exported: names must match [A-Za-z_][A-Za-z0-9_]*", k)
+			return fmt.Errorf("env file variable %q cannot be exported: names must match [A-Za-z_][A-Za-z0-9_]*", k)
 		}
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		v := app.Config[k]
+		v := config[k]
 		d.Config = append(d.Config, Var{Key: k, Value: v, Secret: IsSecret(k, v)})
 	}
-	return d, nil
+	return nil
 }
 
 // printable replaces control characters, so that a path can go into a

@@ -253,38 +253,44 @@ func (e *epollLoop) run(epfd int) {
 			}
 			continue
 		}
-		lp.take()
-		now := time.Now()
-		lp.got, lp.reads, lp.most = 0, 0, 0
-		held := false
-		for _, ev := range lp.events[:max(n, 0)] {
-			if ls := lp.streams[ev.Fd]; ls != nil {
-				ls.seen = lp.iter
-				lp.read(ls, now)
-				if ls.streaming {
-					// ls now holds the output for its long line. Another
-					// stream's read would wait in room for a release that
-					// only this goroutine can give: leave the others'
-					// bytes in their pipes until ls's line is done.
-					held = true
-					break
-				}
+		lp.turn(n)
+	}
+}
+
+// turn reads the n streams epoll found ready, one read(2) each, then
+// shows the open lines that are due and writes the buffer if it is due.
+func (lp *loop) turn(n int) {
+	lp.take()
+	now := time.Now()
+	lp.got, lp.reads, lp.most = 0, 0, 0
+	held := false
+	for _, ev := range lp.events[:max(n, 0)] {
+		if ls := lp.streams[ev.Fd]; ls != nil {
+			ls.seen = lp.iter
+			lp.read(ls, now)
+			if ls.streaming {
+				// ls now holds the output for its long line. Another
+				// stream's read would wait in room for a release that
+				// only this goroutine can give: leave the others'
+				// bytes in their pipes until ls's line is done.
+				held = true
+				break
 			}
 		}
-		switch {
-		case lp.most >= coalesceUntil:
-			lp.coalesce = false // a pipe nearly filled while we waited
-		case lp.reads > 0 && lp.got/lp.reads < coalesceBelow:
-			lp.coalesce = true
-		}
-		if !held {
-			// Showing a partial line also waits for a holder's release.
-			lp.partials(now)
-		}
-		lp.flushDue(now)
-		if end := time.Now(); end.Sub(now) >= stallTurn {
-			lp.resumed = end
-		}
+	}
+	switch {
+	case lp.most >= coalesceUntil:
+		lp.coalesce = false // a pipe nearly filled while we waited
+	case lp.reads > 0 && lp.got/lp.reads < coalesceBelow:
+		lp.coalesce = true
+	}
+	if !held {
+		// Showing a partial line also waits for a holder's release.
+		lp.partials(now)
+	}
+	lp.flushDue(now)
+	if end := time.Now(); end.Sub(now) >= stallTurn {
+		lp.resumed = end
 	}
 }
 
