@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -98,4 +99,54 @@ a: exec "$IT" trap a
 		t.Errorf("exit status: want 143, have %d", code)
 	}
 	p.waitFor("the guardian to exit after procman's clean stop", g.dead)
+}
+
+// The shapes that outlived a killed procman before the guardian: a shell
+// that forks its command (dash runs `sh -c 'sleep 60'; true` as two
+// processes, and the parent-death signal reaches only the first) and a
+// process that reads its stdin. After a SIGKILL of procman, every process
+// of the app is gone within the grace period plus 2 seconds.
+func TestNothingOutlivesAKilledProcman(t *testing.T) {
+	const grace = 2 * time.Second
+	p := startProcman(t, mode{"subreaper", false}, `
+fork: sh -c 'echo $$ > fork.tmp; mv fork.tmp fork.pid; exec sleep 60'; true
+stdin: sh -c 'echo $$ > stdin.tmp; mv stdin.tmp stdin.pid; exec cat'; true
+`, "start", "-t", "2")
+	ps := p.procs("fork", "stdin")
+	g := p.guardian()
+	killLeft(t, append(ps, g)...)
+	p.signal(syscall.SIGKILL)
+	<-p.done
+	end := time.Now().Add(grace + 2*time.Second)
+	for _, pr := range ps {
+		for !pr.dead() {
+			if time.Now().After(end) {
+				t.Fatalf("%s (pid %d) still running %v after procman was killed", pr.name, pr.pid, grace+2*time.Second)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	p.waitFor("the guardian to exit", g.dead)
+}
+
+// A Ctrl-C (SIGINT) stops the app cleanly, and the guardian exits with
+// procman instead of taking the end of procman for a death. (That a
+// terminal's Ctrl-C, sent to procman's whole process group, never reaches
+// the guardian is TestGuardianStopsWhatKilledProcmanStarted's check of
+// its group.)
+func TestCtrlCLeavesNoGuardian(t *testing.T) {
+	p := startProcman(t, mode{"subreaper", false}, `
+a: exec "$IT" trap a
+`, "start", "-t", "10")
+	p.waitOutput("a ready")
+	g := p.guardian()
+	killLeft(t, g)
+	p.signal(syscall.SIGINT)
+	if code := p.wait(); code != 130 {
+		t.Errorf("exit status: want 130, have %d", code)
+	}
+	p.waitFor("the guardian to exit with procman", g.dead)
+	if s := p.signals("a"); len(s) != 1 || s[0] != "SIGTERM" {
+		t.Errorf("a recorded %q: want one SIGTERM from procman's clean stop", s)
+	}
 }
