@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 
@@ -102,23 +101,39 @@ func newThreadForker(private bool) *threadForker {
 // the runtime poller's descriptors (anonymous inodes: the runtime may use
 // them on any thread). A copy would hold its file open: a pipe the
 // process closes would never reach end of file.
+//
+// It lists the table with getdents and readlinkat rather than os.ReadDir
+// and os.Readlink: their deeper calls grow the fork thread's stack, and
+// the stack copy reads the frame tables of every function on it, which
+// kept 128 KiB more of the binary resident for as long as procman runs.
 func dropCopies(keep int) {
-	dir := "/proc/thread-self/fd"
-	ents, err := os.ReadDir(dir)
+	dir, err := unix.Open("/proc/thread-self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return
 	}
-	for _, e := range ents {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd <= 2 || fd == keep {
+	var names []string
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.Getdents(dir, buf)
+		if err != nil || n <= 0 {
+			break
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+	const anon = "anon_inode:"
+	link := buf[:len(anon)] // readlink truncates: the prefix is enough
+	for _, name := range names {
+		fd, err := strconv.Atoi(name)
+		if err != nil || fd <= 2 || fd == keep || fd == dir {
 			continue
 		}
-		target, err := os.Readlink(dir + "/" + e.Name())
-		if err != nil || strings.HasPrefix(target, "anon_inode:") {
+		n, err := unix.Readlinkat(dir, name, link)
+		if err != nil || string(link[:n]) == anon {
 			continue
 		}
 		unix.Close(fd)
 	}
+	unix.Close(dir)
 }
 
 // close ends the fork thread. Only the reaper's stop calls it, once every

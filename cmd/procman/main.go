@@ -13,6 +13,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/procman/procman/settings"
 	"github.com/urfave/cli/v2"
@@ -130,18 +131,22 @@ func usageErrorf(format string, args ...any) error {
 
 // flagMessages match the flag package's messages about a flag, which
 // name it with one dash whatever the user typed: submatch 1 is its name.
-var flagMessages = []*regexp.Regexp{
-	regexp.MustCompile(`^(?:[a-z]+: )?flag provided but not defined: -(\S+)$`),
-	regexp.MustCompile(`^(?:[a-z]+: )?flag needs an argument: -(\S+)$`),
-	regexp.MustCompile(`^(?:[a-z]+: )?invalid (?:boolean )?value "(?:[^"\\]|\\.)*" for (?:flag )?-([^\s:]+): `),
-}
+// They are compiled on first use, as only a usage error needs them: at
+// package init they would cost every procman start their memory.
+var flagMessages = sync.OnceValue(func() []*regexp.Regexp {
+	return []*regexp.Regexp{
+		regexp.MustCompile(`^(?:[a-z]+: )?flag provided but not defined: -(\S+)$`),
+		regexp.MustCompile(`^(?:[a-z]+: )?flag needs an argument: -(\S+)$`),
+		regexp.MustCompile(`^(?:[a-z]+: )?invalid (?:boolean )?value "(?:[^"\\]|\\.)*" for (?:flag )?-([^\s:]+): `),
+	}
+})
 
 // flagAsTyped returns msg with the flag it names written as the user
 // typed it in args: procman start --no-such-flag is reported as
 // --no-such-flag, not -no-such-flag. Any other message is returned as it
 // is.
 func flagAsTyped(msg string, args []string) string {
-	for _, re := range flagMessages {
+	for _, re := range flagMessages() {
 		m := re.FindStringSubmatchIndex(msg)
 		if m == nil {
 			continue
