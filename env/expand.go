@@ -3,17 +3,26 @@ package env
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // These are godotenv v1.5.1's patterns, so that escapes and references
 // read as they always have. A reference is "$" or "${" and the longest run
 // of A-Z, 0-9 and "_" (a lower-case name is not one, and "$Home" refers to
 // H), with an optional "}"; a backslash before the "$" makes it literal.
+// They are compiled on first use: a procman without env files never
+// pays for them.
 var (
-	escape    = regexp.MustCompile(`\\.`)
-	unescape  = regexp.MustCompile(`\\([^$])`)
-	reference = regexp.MustCompile(`(\\)?(\$)(\()?\{?([A-Z0-9_]+)?\}?`)
+	escape    = lazyRegexp(`\\.`)
+	unescape  = lazyRegexp(`\\([^$])`)
+	reference = lazyRegexp(`(\\)?(\$)(\()?\{?([A-Z0-9_]+)?\}?`)
 )
+
+// lazyRegexp returns a function that compiles expr the first time it is
+// called.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // value returns what st sets its key to, calling lookup for each name its
 // value refers to: a single-quoted value is taken as written; a
@@ -26,7 +35,7 @@ func (st statement) value(lookup func(name string) string) string {
 	case '\'':
 		return st.raw
 	case '"':
-		s := escape.ReplaceAllStringFunc(st.raw, func(m string) string {
+		s := escape().ReplaceAllStringFunc(st.raw, func(m string) string {
 			switch m {
 			case `\n`:
 				return "\n"
@@ -35,7 +44,7 @@ func (st statement) value(lookup func(name string) string) string {
 			}
 			return m
 		})
-		return expand(unescape.ReplaceAllString(s, "$1"), lookup)
+		return expand(unescape().ReplaceAllString(s, "$1"), lookup)
 	}
 	return expand(st.raw, lookup)
 }
@@ -43,7 +52,7 @@ func (st statement) value(lookup func(name string) string) string {
 // expand replaces each reference in s with what lookup returns for its
 // name, and an escaped "\$" with "$".
 func expand(s string, lookup func(name string) string) string {
-	matches := reference.FindAllStringSubmatchIndex(s, -1)
+	matches := reference().FindAllStringSubmatchIndex(s, -1)
 	if matches == nil {
 		return s
 	}

@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 	"unicode/utf8"
@@ -86,8 +87,8 @@ func isNameByte(c byte) bool {
 }
 
 var (
-	appName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-	varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	appName = lazyRegexp(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	varName = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // Write renders app in format into dir, creating dir if needed. Templates
@@ -217,7 +218,7 @@ func newData(app App, dir string) (*Data, error) {
 	if name == "" {
 		name = DefaultName(app.Root)
 	}
-	if !appName.MatchString(name) {
+	if !appName().MatchString(name) {
 		return nil, fmt.Errorf("app name %q must start with a letter or digit and hold only letters, digits, '.', '_' and '-'", name)
 	}
 	if !filepath.IsAbs(app.Root) {
@@ -298,7 +299,7 @@ func (d *Data) addConfig(config map[string]string) error {
 		if k == "PORT" || k == "PS" {
 			continue
 		}
-		if !varName.MatchString(k) {
+		if !varName().MatchString(k) {
 			return fmt.Errorf("env file variable %q cannot be exported: names must match [A-Za-z_][A-Za-z0-9_]*", k)
 		}
 		keys = append(keys, k)
@@ -322,10 +323,10 @@ func printable(s string) string {
 	}, s)
 }
 
-var portRef = regexp.MustCompile(`\$\{?PORT\b`)
+var portRef = lazyRegexp(`\$\{?PORT\b`)
 
 func mentionsPort(command string) bool {
-	return portRef.MatchString(command)
+	return portRef().MatchString(command)
 }
 
 func graceSeconds(grace time.Duration) int {
@@ -696,7 +697,13 @@ func (k KubeData) ReleaseJob() string {
 	return k.KubeApp() + "-release-" + hex.EncodeToString(h.Sum(nil))[:10]
 }
 
-var dnsLabel = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
+var dnsLabel = lazyRegexp(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
+
+// lazyRegexp returns a function that compiles expr the first time it is
+// called: procman start never pays for export's patterns.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // kubernetesNames checks that every object gets a valid, distinct name:
 // a Service's name must be a DNS label that starts with a letter.
@@ -705,7 +712,7 @@ func kubernetesNames(d *Data) error {
 	seen := map[string]string{}
 	for _, t := range d.Types {
 		full := app + "-" + t.KubeName
-		if t.KubeName == "" || !dnsLabel.MatchString(full) || len(full) > 63 {
+		if t.KubeName == "" || !dnsLabel().MatchString(full) || len(full) > 63 {
 			return fmt.Errorf("kubernetes: %q (app %q, process type %q) is not a valid object name: it must start with a letter and be at most 63 lower-case letters, digits and '-' (choose another name with -a)", full, d.App, t.Name)
 		}
 		if other, dup := seen[full]; dup {
@@ -716,7 +723,7 @@ func kubernetesNames(d *Data) error {
 	if d.Release != nil {
 		// The Job controller copies the Job's name into a label value,
 		// which is limited to 63 characters.
-		if job := (KubeData{Data: d}).ReleaseJob(); !dnsLabel.MatchString(job) || len(job) > 63 {
+		if job := (KubeData{Data: d}).ReleaseJob(); !dnsLabel().MatchString(job) || len(job) > 63 {
 			return fmt.Errorf("kubernetes: the release Job's name %q is not a valid object name: it must start with a letter and be at most 63 lower-case letters, digits and '-' (choose a shorter name with -a)", job)
 		}
 	}
