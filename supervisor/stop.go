@@ -279,7 +279,12 @@ func (s *supervisor) pruneGroups() {
 			delete(s.groups, pg)
 		}
 	}
-	s.guard.remove(empty)
+	// During a stop the guardian is about to be told "bye", and it checks
+	// that a group has members before it signals it; a shell taking a
+	// thousand names off its list one by one would only slow the stop.
+	if s.stop == nil {
+		s.guard.remove(empty)
+	}
 }
 
 // groupPoll is how often a stop looks whether the last process groups
