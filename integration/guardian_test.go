@@ -86,19 +86,30 @@ c: "$IT" trap c-gc ignore & exec "$IT" trap c ignore
 	}
 }
 
-// After a clean stop, the guardian has nothing to do and exits too.
+// After a clean stop, by SIGTERM or by a Ctrl-C (SIGINT), the guardian has
+// nothing to do and exits too, instead of taking the end of procman for a
+// death. (That a terminal's Ctrl-C, sent to procman's whole process group,
+// never reaches the guardian is TestGuardianStopsWhatKilledProcmanStarted's
+// check of its group.)
 func TestGuardianExitsWithProcman(t *testing.T) {
-	p := startProcman(t, mode{"subreaper", false}, `
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(unix.SignalName(sig), func(t *testing.T) {
+			p := startProcman(t, mode{"subreaper", false}, `
 a: exec "$IT" trap a
 `, "start", "-t", "10")
-	p.waitOutput("a ready")
-	g := p.guardian()
-	killLeft(t, g)
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(); code != 143 {
-		t.Errorf("exit status: want 143, have %d", code)
+			p.waitOutput("a ready")
+			g := p.guardian()
+			killLeft(t, g)
+			p.signal(sig)
+			if code := p.wait(); code != 128+int(sig) {
+				t.Errorf("exit status: want %d, have %d", 128+int(sig), code)
+			}
+			p.waitFor("the guardian to exit after procman's clean stop", g.dead)
+			if s := p.signals("a"); len(s) != 1 || s[0] != "SIGTERM" {
+				t.Errorf("a recorded %q: want one SIGTERM from procman's clean stop", s)
+			}
+		})
 	}
-	p.waitFor("the guardian to exit after procman's clean stop", g.dead)
 }
 
 // The shapes that outlived a killed procman before the guardian: a shell
@@ -127,26 +138,4 @@ stdin: sh -c 'echo $$ > stdin.tmp; mv stdin.tmp stdin.pid; exec cat'; true
 		}
 	}
 	p.waitFor("the guardian to exit", g.dead)
-}
-
-// A Ctrl-C (SIGINT) stops the app cleanly, and the guardian exits with
-// procman instead of taking the end of procman for a death. (That a
-// terminal's Ctrl-C, sent to procman's whole process group, never reaches
-// the guardian is TestGuardianStopsWhatKilledProcmanStarted's check of
-// its group.)
-func TestCtrlCLeavesNoGuardian(t *testing.T) {
-	p := startProcman(t, mode{"subreaper", false}, `
-a: exec "$IT" trap a
-`, "start", "-t", "10")
-	p.waitOutput("a ready")
-	g := p.guardian()
-	killLeft(t, g)
-	p.signal(syscall.SIGINT)
-	if code := p.wait(); code != 130 {
-		t.Errorf("exit status: want 130, have %d", code)
-	}
-	p.waitFor("the guardian to exit with procman", g.dead)
-	if s := p.signals("a"); len(s) != 1 || s[0] != "SIGTERM" {
-		t.Errorf("a recorded %q: want one SIGTERM from procman's clean stop", s)
-	}
 }
