@@ -1,11 +1,9 @@
 package logmux
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -212,38 +210,5 @@ func TestLongLinesHeld(t *testing.T) {
 // read buffer each. The portable reader waits in read(2) with a small
 // buffer, on a thread per child (whose runtime state is most of the rest).
 func TestIdleChildrenOutsidePoller(t *testing.T) {
-	const n = 100
-	var out syncBuffer
-	m := New(&out, Options{})
-	var writers []*os.File
-	var waits []func()
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for i := range n {
-		r, w := outsidePoller(t)
-		defer r.Close()
-		writers = append(writers, w)
-		w.Write([]byte("hello\n"))
-		waits = append(waits, startCopy(t, m, fmt.Sprintf("p.%d", i), r))
-	}
-	waitFor(t, "every line", func() bool { return strings.Count(out.String(), "hello\n") == n })
-	waitFor(t, "the heap to hold less than 16 KiB per idle child", func() bool {
-		var during runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&during)
-		grown := int64(during.HeapInuse) - int64(before.HeapInuse)
-		stacks := int64(during.StackInuse) - int64(before.StackInuse)
-		t.Logf("for %d idle children: heap in use grew by %d bytes, stacks by %d", n, grown, stacks)
-		return grown < n*16<<10
-	})
-	for _, w := range writers {
-		w.Close()
-	}
-	for _, wait := range waits {
-		wait()
-	}
-	if got := bytes.Count(out.Bytes(), []byte("\n")); got != n {
-		t.Fatalf("%d lines, want %d", got, n)
-	}
+	checkIdleChildren(t, 100, 16<<10, outsidePoller)
 }

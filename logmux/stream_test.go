@@ -302,9 +302,23 @@ func TestBackpressure(t *testing.T) {
 }
 
 // TestIdleChildrenHoldNoBuffers: 500 idle children cost far less than a read
-// buffer each.
+// buffer each: a buffer held while waiting would be 64 KiB per child.
 func TestIdleChildrenHoldNoBuffers(t *testing.T) {
-	const n = 500
+	checkIdleChildren(t, 500, 8<<10, func(t testing.TB) (r, w *os.File) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, w
+	})
+}
+
+// checkIdleChildren starts n children's Copy on pipes from pipe, each
+// written one line and then left idle, and checks that the heap grows by
+// less than perChild bytes for each, then that every line arrives once the
+// pipes close.
+func checkIdleChildren(t *testing.T, n, perChild int, pipe func(testing.TB) (r, w *os.File)) {
+	t.Helper()
 	var out syncBuffer
 	m := New(&out, Options{})
 	var writers []*os.File
@@ -313,32 +327,30 @@ func TestIdleChildrenHoldNoBuffers(t *testing.T) {
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for i := range n {
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
+		r, w := pipe(t)
+		defer r.Close()
 		writers = append(writers, w)
-		// A line, then silence: the read buffer must go back to the pool.
 		w.Write([]byte("hello\n"))
 		waits = append(waits, startCopy(t, m, fmt.Sprintf("p.%d", i), r))
 	}
 	waitFor(t, "every line", func() bool { return strings.Count(out.String(), "hello\n") == n })
-	// Each Copy reads its line and then waits; a buffer held while waiting
-	// would be 64 KiB per child.
-	waitFor(t, "the heap to hold less than 8 KiB per idle child", func() bool {
+	waitFor(t, fmt.Sprintf("the heap to hold less than %d KiB per idle child", perChild>>10), func() bool {
 		var during runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&during)
 		grown := int64(during.HeapInuse) - int64(before.HeapInuse)
 		stacks := int64(during.StackInuse) - int64(before.StackInuse)
 		t.Logf("for %d idle children: heap in use grew by %d bytes, stacks by %d", n, grown, stacks)
-		return grown < n*8<<10
+		return grown < int64(n*perChild)
 	})
 	for _, w := range writers {
 		w.Close()
 	}
 	for _, wait := range waits {
 		wait()
+	}
+	if got := strings.Count(out.String(), "\n"); got != n {
+		t.Fatalf("%d lines, want %d", got, n)
 	}
 }
 

@@ -17,25 +17,22 @@ func listen(t *testing.T, network, addr string) (net.Listener, int) {
 	return l, l.Addr().(*net.TCPAddr).Port
 }
 
+// A server is ready once it listens on IPv4 or IPv6 loopback, and not
+// once it has closed.
 func TestDialLoopback(t *testing.T) {
-	l, port := listen(t, "tcp4", "127.0.0.1:0")
-	if !dialLoopback(port) {
-		t.Errorf("dial to listening port %d failed", port)
-	}
-	l.Close()
-	if dialLoopback(port) {
-		t.Errorf("dial to closed port %d succeeded", port)
-	}
-}
-
-// A server that listens on IPv6 loopback only is ready too.
-func TestDialLoopbackIPv6(t *testing.T) {
-	l, port := listen(t, "tcp6", "[::1]:0")
-	if !dialLoopback(port) {
-		t.Errorf("dial to listening port [::1]:%d failed", port)
-	}
-	l.Close()
-	if dialLoopback(port) {
-		t.Errorf("dial to closed port [::1]:%d succeeded", port)
+	for _, tt := range []struct{ network, addr string }{
+		{"tcp4", "127.0.0.1:0"},
+		{"tcp6", "[::1]:0"},
+	} {
+		t.Run(tt.network, func(t *testing.T) {
+			l, port := listen(t, tt.network, tt.addr)
+			if !dialLoopback(port) {
+				t.Errorf("dial to listening port %d failed", port)
+			}
+			l.Close()
+			if dialLoopback(port) {
+				t.Errorf("dial to closed port %d succeeded", port)
+			}
+		})
 	}
 }
