@@ -28,29 +28,53 @@ const maxResponse = 16 << 20
 // ErrNotRunning when nothing listens there, and carries the server's
 // message, as it is, when the server refused the request.
 func Call(path string, req Request, timeout time.Duration) (Response, error) {
+	c, _, resp, err := open(path, req, time.Now().Add(timeout))
+	if c != nil {
+		c.Close()
+	}
+	return resp, err
+}
+
+// open sends req to the procman listening at path and reads its response
+// line, all before end. With the response OK, it returns the connection
+// (its deadline still end) and a reader of it that holds what came after
+// the line; else the connection is closed, and the error says why.
+func open(path string, req Request, end time.Time) (*os.File, *bufio.Reader, Response, error) {
 	var resp Response
 	line, err := json.Marshal(req)
 	if err != nil {
-		return resp, err
+		return nil, nil, resp, err
 	}
 	if len(line)+1 > MaxRequest {
-		return resp, fmt.Errorf("request longer than %d bytes", MaxRequest)
+		return nil, nil, resp, fmt.Errorf("request longer than %d bytes", MaxRequest)
 	}
-	end := time.Now().Add(timeout)
 	c, err := dial(path, end)
 	if err != nil {
-		return resp, err
+		return nil, nil, resp, err
 	}
-	defer c.Close()
 	c.SetDeadline(end)
 	// A server that refuses a client before reading its request (one of
 	// another user) answers and closes at once, which can fail the send:
 	// its reply is still there to read, and says why.
 	_, sendErr := c.Write(append(line, '\n'))
-	data, err := bufio.NewReader(io.LimitReader(c, maxResponse)).ReadBytes('\n')
+	br := bufio.NewReader(c)
+	data, err := readLine(br, maxResponse)
+	if resp, err = response(data, err, sendErr); err != nil {
+		c.Close()
+		return nil, nil, resp, err
+	}
+	return c, br, resp, nil
+}
+
+// response makes the Response of the line data read with err after the
+// request was sent with sendErr.
+func response(data []byte, err, sendErr error) (Response, error) {
+	var resp Response
 	switch {
 	case sendErr != nil && err != nil:
 		return resp, fmt.Errorf("send request: %w", plainErr(sendErr))
+	case err == errLineTooLong:
+		return resp, fmt.Errorf("procman's reply is longer than %d bytes", maxResponse)
 	case errors.Is(err, io.EOF) && len(data) == 0:
 		return resp, errors.New("procman closed the connection without answering")
 	case err != nil && !errors.Is(err, io.EOF):
@@ -69,6 +93,41 @@ func Call(path string, req Request, timeout time.Duration) (Response, error) {
 		return resp, errors.New(resp.Error)
 	}
 	return resp, nil
+}
+
+// handshake bounds a stream's request and response line, as a Call's: the
+// server may wait AskTimeout for the supervisor.
+const handshake = AskTimeout + 30*time.Second
+
+// Logs sends req (Op logs) to the procman listening at path and copies
+// what it sends to w until procman closes the connection; it returns nil
+// then. Its errors are those of Call, then those of reading the stream or
+// of writing to w. With Follow, procman closes the connection when it
+// stops; a caller that wants to stop following sooner exits, which ends
+// the stream on procman's side.
+func Logs(path string, req Request, w io.Writer) error {
+	c, br, _, err := open(path, req, time.Now().Add(handshake))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Time{})
+	// Not io.Copy: its error does not say which side failed.
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := br.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read logs: %w", plainErr(err))
+		}
+	}
 }
 
 // dial connects to path. A full backlog (EAGAIN on Linux: the server is

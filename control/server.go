@@ -33,8 +33,18 @@ const maxConns = 32
 
 // ioTimeout bounds, per connection, the wait for the request line and the
 // writing of the reply: a client that connects and says nothing holds
-// nothing for long.
+// nothing for long. A stream (attach, logs) has no such bound once it
+// is under way: it lasts as long as the client and the feed.
 const ioTimeout = 10 * time.Second
+
+// maxStreams bounds the attach and logs connections at once. They do not
+// count against maxConns, so that followers cannot starve ps; past this
+// bound a streaming request gets an error reply.
+const maxStreams = 64
+
+// streamGrace bounds how long Close lets streams send what their feeds
+// still hold before it cuts them.
+const streamGrace = 2 * time.Second
 
 // AskTimeout bounds the wait for the supervisor to take a request and
 // answer it. It answers between two events, but one event may take a
@@ -45,9 +55,11 @@ const AskTimeout = 60 * time.Second
 // answers connections, and Asks is where the supervisor's side takes the
 // requests: each connection's one request line is decoded strictly,
 // validated and handed over as an Ask, and its Answer goes back as one
-// Response line. The server's goroutines are the ones that wait (on
-// the client, on the channel, on the reply), never the supervisor's owner,
-// which replies to a buffered channel.
+// Response line. An attach or logs request that is answered with a
+// Session or Feed then becomes a stream (see stream.go). The server's
+// goroutines are the ones that wait (on the client, on the channel, on the
+// reply, on a feed), never the supervisor's owner, which replies to a
+// buffered channel.
 type Server struct {
 	path    string
 	ln      *os.File        // the listening socket, non-blocking, in the runtime's poller
@@ -58,12 +70,18 @@ type Server struct {
 	slots   chan struct{}
 	timeout time.Duration // ioTimeout, shorter in tests
 	askWait time.Duration // AskTimeout, shorter in tests
+	grace   time.Duration // streamGrace, shorter in tests
 	uid     int
 
-	mu     sync.Mutex
-	closed bool
-	conns  map[*os.File]struct{}
-	wg     sync.WaitGroup
+	streamSlots chan struct{} // maxStreams of them
+
+	mu      sync.Mutex
+	closed  bool
+	cutting bool                  // Close has cut the streams: no new one starts
+	conns   map[*os.File]struct{} // connections before or without a stream
+	streams map[*stream]struct{}
+	drained chan struct{} // closed when the last stream ends, once Close waits for it
+	wg      sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
@@ -108,8 +126,12 @@ func Listen(path string) (*Server, error) {
 		slots:   make(chan struct{}, maxConns),
 		timeout: ioTimeout,
 		askWait: AskTimeout,
+		grace:   streamGrace,
 		uid:     os.Getuid(),
-		conns:   make(map[*os.File]struct{}),
+
+		streamSlots: make(chan struct{}, maxStreams),
+		conns:       make(map[*os.File]struct{}),
+		streams:     make(map[*stream]struct{}),
 	}, nil
 }
 
@@ -274,10 +296,12 @@ func (s *Server) Serve() error {
 			continue
 		}
 		go func() {
-			defer func() { <-s.slots }()
+			// A stream gives its slot back as soon as it is under way.
+			free := sync.OnceFunc(func() { <-s.slots })
+			defer free()
 			defer s.wg.Done()
 			defer s.untrack(c)
-			s.handle(c)
+			s.handle(c, free)
 		}()
 	}
 }
@@ -338,18 +362,40 @@ func (s *Server) untrack(c *os.File) {
 
 // Close stops accepting, lets the connections in progress finish (one
 // still waiting for its request line gets an error reply at once), and
-// removes the socket file unless another file has taken its place. It is
-// safe to call more than once and from any goroutine.
+// removes the socket file unless another file has taken its place. Streams
+// get up to two seconds to send what their feeds still hold (a feed ends
+// with io.EOF once procman's stream has ended, which should happen before
+// Close); then they are cut, their feeds and sessions Closed, so that a
+// client that does not read cannot hold Close up. It is safe to call more
+// than once and from any goroutine.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		drained := make(chan struct{})
 		s.mu.Lock()
 		s.closed = true
 		close(s.done)
 		for c := range s.conns {
 			c.SetReadDeadline(time.Now())
 		}
+		if len(s.streams) == 0 {
+			close(drained)
+		} else {
+			s.drained = drained
+		}
 		s.mu.Unlock()
 		s.ln.Close()
+		t := time.NewTimer(s.grace)
+		select {
+		case <-drained:
+		case <-t.C:
+		}
+		t.Stop()
+		s.mu.Lock()
+		s.cutting = true
+		for st := range s.streams {
+			st.end()
+		}
+		s.mu.Unlock()
 		s.wg.Wait()
 		s.closeErr = s.remove()
 	})
@@ -371,12 +417,44 @@ func (s *Server) remove() error {
 }
 
 var (
-	errStopping = errors.New("procman is stopping")
-	errTooLong  = fmt.Errorf("request longer than %d bytes", MaxRequest)
+	errStopping      = errors.New("procman is stopping")
+	errTooLong       = fmt.Errorf("request longer than %d bytes", MaxRequest)
+	errTooManyStream = errors.New("too many clients attached or following")
 )
 
-func (s *Server) handle(c *os.File) {
-	resp := s.respond(c)
+// handle serves one connection; free gives its maxConns slot back.
+func (s *Server) handle(c *os.File, free func()) {
+	// The reader is kept for a stream: a client may send its first
+	// frames right behind the request line.
+	br := bufio.NewReader(c)
+	req, err := s.request(c, br)
+	switch {
+	case err != nil:
+		s.reply(c, Answer{Err: err})
+	case req.Op != OpAttach && req.Op != OpLogs:
+		s.reply(c, s.ask(req))
+	default:
+		// Taken before the supervisor sees the request, so that a
+		// refused one costs it nothing.
+		select {
+		case s.streamSlots <- struct{}{}:
+		default:
+			s.reply(c, Answer{Err: errTooManyStream})
+			return
+		}
+		defer func() { <-s.streamSlots }()
+		s.stream(c, br, req, s.ask(req), free)
+	}
+}
+
+// reply writes a's Response line, and Closes a Feed or Session that came
+// with it: a reply is the end of the connection.
+func (s *Server) reply(c *os.File, a Answer) {
+	a.discard()
+	resp := Response{V: Version, OK: true, Instances: a.Instances}
+	if a.Err != nil {
+		resp = failure(a.Err)
+	}
 	data, err := json.Marshal(resp)
 	if err != nil {
 		data, _ = json.Marshal(failure(err))
@@ -385,24 +463,31 @@ func (s *Server) handle(c *os.File) {
 	c.Write(append(data, '\n')) // a client that left gets nothing
 }
 
-func (s *Server) respond(c *os.File) Response {
-	if err := s.checkPeer(c); err != nil {
-		return failure(err)
+// discard Closes what a carries to stream, which nobody will read.
+func (a Answer) discard() {
+	if a.Feed != nil {
+		a.Feed.Close()
 	}
-	line, err := readRequest(c)
+	if a.Session != nil {
+		a.Session.Close()
+	}
+}
+
+// request reads, decodes and validates the connection's request.
+func (s *Server) request(c *os.File, br *bufio.Reader) (Request, error) {
+	if err := s.checkPeer(c); err != nil {
+		return Request{}, err
+	}
+	line, err := readRequest(br)
 	if err != nil {
 		select {
 		case <-s.done:
-			return failure(errStopping)
+			return Request{}, errStopping
 		default:
 		}
-		return failure(err)
+		return Request{}, err
 	}
-	req, err := ParseRequest(line)
-	if err != nil {
-		return failure(err)
-	}
-	return s.ask(req)
+	return ParseRequest(line)
 }
 
 // checkPeer refuses a client of another user. The socket's mode already
@@ -431,13 +516,13 @@ func (s *Server) checkPeer(c *os.File) error {
 	return nil
 }
 
-// readRequest reads one line of at most MaxRequest bytes. A client that
-// shuts down its side after the request needs no newline.
-func readRequest(r io.Reader) ([]byte, error) {
-	br := bufio.NewReader(io.LimitReader(r, MaxRequest+1))
-	line, err := br.ReadBytes('\n')
+// readRequest reads one line of at most MaxRequest bytes, and nothing
+// after it. A client that shuts down its side after the request needs no
+// newline.
+func readRequest(br *bufio.Reader) ([]byte, error) {
+	line, err := readLine(br, MaxRequest)
 	switch {
-	case len(line) > MaxRequest:
+	case err == errLineTooLong:
 		return nil, errTooLong
 	case err == nil:
 		return line, nil
@@ -459,26 +544,44 @@ func readRequest(r io.Reader) ([]byte, error) {
 // anything else, so both waits are normally short; the timer covers a
 // supervisor that has returned (and a caller that has not closed the
 // server yet).
-func (s *Server) ask(req Request) Response {
+func (s *Server) ask(req Request) Answer {
 	reply := make(chan Answer, 1)
 	t := time.NewTimer(s.askWait)
 	defer t.Stop()
 	select {
 	case s.asks <- Ask{Request: req, Reply: reply}:
 	case <-s.done:
-		return failure(errStopping)
+		return Answer{Err: errStopping}
 	case <-t.C:
-		return failure(errors.New("procman did not take the request in time"))
+		return Answer{Err: errors.New("procman did not take the request in time")}
 	}
 	select {
 	case a := <-reply:
-		if a.Err != nil {
-			return failure(a.Err)
-		}
-		return Response{V: Version, OK: true, Instances: a.Instances}
+		return a
 	case <-t.C:
-		return failure(errors.New("procman did not answer in time"))
+		s.discardLate(reply)
+		return Answer{Err: errors.New("procman did not answer in time")}
 	}
+}
+
+// discardLate Closes the Feed or Session of an answer that comes after
+// its client was told the request timed out, so that the supervisor does
+// not keep feeding a stream nobody reads. It waits until Close at most.
+func (s *Server) discardLate(reply <-chan Answer) {
+	s.wg.Add(1) // the caller's connection is counted: Close cannot be waiting at zero
+	go func() {
+		defer s.wg.Done()
+		select {
+		case a := <-reply:
+			a.discard()
+		case <-s.done:
+			select {
+			case a := <-reply:
+				a.discard()
+			default:
+			}
+		}
+	}()
 }
 
 func failure(err error) Response {

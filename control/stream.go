@@ -1,0 +1,187 @@
+package control
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// A stream is a connection that carries a Feed after its response line.
+type stream struct {
+	c    *os.File
+	stop chan struct{} // closed by end: Next returns early
+	once sync.Once
+}
+
+// end stops the stream: the feed's Next returns, and a read or write
+// blocked on the connection fails (a client that neither reads nor closes
+// is cut here). It is idempotent and safe from any goroutine.
+func (st *stream) end() {
+	st.once.Do(func() {
+		close(st.stop)
+		st.c.SetDeadline(time.Now())
+	})
+}
+
+var errNoStream = errors.New("procman answered without a stream")
+
+// stream serves a logs or attach connection whose request the supervisor
+// has answered: a's Feed (logs) or Session (attach) goes to the client
+// after the OK line, until it ends, the client leaves or Close cuts it.
+// free gives back the connection's maxConns slot once the stream is under
+// way. Two goroutines share the connection: this one sends, the other
+// reads the client: its frames, for attach; for logs only the end of it.
+// A follower that closes (or shuts down) its side has gone; a client that
+// wants only the past lines may shut down its side after the request, as
+// with any request, and still gets them.
+func (s *Server) stream(c *os.File, br *bufio.Reader, req Request, a Answer, free func()) {
+	var feed Feed
+	var sess Session
+	if a.Err == nil {
+		if req.Op == OpAttach {
+			sess, a.Session = a.Session, nil
+			if sess != nil {
+				feed = sess
+			}
+		} else {
+			feed, a.Feed = a.Feed, nil
+		}
+		if feed == nil {
+			a.Err = errNoStream
+		}
+	}
+	if a.Err != nil {
+		s.reply(c, a)
+		return
+	}
+	st := &stream{c: c, stop: make(chan struct{})}
+	if !s.promote(st) {
+		feed.Close()
+		s.reply(c, Answer{Err: errStopping})
+		return
+	}
+	defer s.demote(st)
+	free()
+
+	var reader sync.WaitGroup
+	reader.Go(func() {
+		if sess != nil {
+			readFrames(br, sess)
+			st.end()
+			return
+		}
+		io.Copy(io.Discard, br) // anything sent after a logs request is ignored
+		if req.Follow {
+			st.end()
+		}
+		// Else a client that has gone makes the next write fail, and
+		// the feed ends on its own.
+	})
+	ok, _ := json.Marshal(Response{V: Version, OK: true})
+	if _, err := c.Write(append(ok, '\n')); err == nil {
+		if sess == nil {
+			pumpRaw(c, feed, st.stop)
+		} else {
+			pumpFrames(c, sess, st.stop)
+		}
+	}
+	st.end()
+	// After Next has returned, as the Feed's contract says; a reader
+	// blocked in Input needs it to return.
+	feed.Close()
+	reader.Wait()
+}
+
+// promote makes c's connection a stream: no deadline, and out of the set
+// that Close cuts off at once. It refuses once Close has cut the streams.
+func (s *Server) promote(st *stream) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cutting {
+		return false
+	}
+	delete(s.conns, st.c)
+	s.streams[st] = struct{}{}
+	st.c.SetDeadline(time.Time{})
+	return true
+}
+
+func (s *Server) demote(st *stream) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.streams, st)
+	if s.drained != nil && len(s.streams) == 0 {
+		close(s.drained)
+		s.drained = nil
+	}
+}
+
+// pumpRaw copies feed to c until the feed ends, stop is closed or the
+// client is gone.
+func pumpRaw(c io.Writer, feed Feed, stop <-chan struct{}) {
+	for {
+		b, err := feed.Next(stop)
+		if len(b) > 0 {
+			if _, werr := c.Write(b); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// pumpFrames sends the session's output to c in 'o' frames until it ends,
+// then its Ending in an 'x' frame; it returns early when stop is closed or
+// the client is gone.
+func pumpFrames(c io.Writer, sess Session, stop <-chan struct{}) {
+	buf := make([]byte, 0, frameHeader+maxFrame)
+	for {
+		b, err := sess.Next(stop)
+		for len(b) > 0 {
+			n := min(len(b), maxFrame)
+			if _, werr := c.Write(appendFrame(buf[:0], frameOutput, b[:n])); werr != nil {
+				return
+			}
+			b = b[n:]
+		}
+		if err == io.EOF {
+			end, _ := json.Marshal(sess.Ending())
+			c.Write(appendFrame(buf[:0], frameEnd, end))
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// readFrames hands the client's frames to sess until the client closes
+// its side, the connection fails or a frame is malformed.
+func readFrames(br *bufio.Reader, sess Session) {
+	for {
+		typ, p, err := readFrame(br)
+		if err != nil {
+			return
+		}
+		switch typ {
+		case frameInput:
+			if len(p) > 0 {
+				sess.Input(p) // an error drops the bytes; Next says when it is over
+			}
+		case frameWindow:
+			cols, rows, err := parseWindow(p)
+			if err != nil {
+				return
+			}
+			sess.Resize(cols, rows)
+		default:
+			return
+		}
+	}
+}
