@@ -20,6 +20,12 @@ type stream struct {
 	quiet   bool
 	looped  bool // read by an accelerator's loop, which times its own writes
 
+	// The ring's view of the child (see ring.go), independent of the
+	// output's: rid is the label's number in the ring (0: not yet given),
+	// ringOpen that the last byte kept was not a newline.
+	rid      uint32
+	ringOpen bool
+
 	pending      []byte    // an incomplete line not yet written
 	pendingSince time.Time // when pending became non-empty
 	streaming    bool      // a long text line is open and s holds the output
@@ -61,6 +67,7 @@ func (m *Mux) Copy(label string, pid int, r *os.File) error {
 	s := &stream{m: m, label: label, pid: pid, quiet: m.quiet[procType(label)]}
 	m.mu.Lock()
 	s.on, s.off = m.labelColor(label)
+	s.rid = m.ring.intern(label)
 	m.mu.Unlock()
 	if m.accel != nil {
 		if handled, err := m.accel.copy(s, r); handled {
@@ -98,13 +105,20 @@ func (s *stream) want() time.Time {
 // process writes the lines of one read and returns when the line it
 // leaves open is due to be shown without its newline (see want), or zero.
 func (s *stream) process(data []byte, clock time.Time) (due time.Time) {
+	m := s.m
 	if s.quiet {
+		// Not in the output nor in the ring, but attach shows it.
+		if m.ring.ntaps.Load() > 0 {
+			m.mu.Lock()
+			m.ring.tap(s.label, data)
+			m.mu.Unlock()
+		}
 		return time.Time{}
 	}
-	m := s.m
 	now := m.opts.Now()
 	m.mu.Lock()
 	m.room(s, hardLimit)
+	m.ring.output(s, data, now)
 	if !m.failed {
 		if m.opts.JSON {
 			s.jsonLines(data, now, clock)
@@ -258,6 +272,8 @@ func (s *stream) cutJSON(head []byte) {
 // newline and the output is released; a pending one is written whole.
 func (s *stream) endLine() {
 	m := s.m
+	now := m.opts.Now()
+	m.ring.lineBreak(s, now)
 	switch {
 	case m.failed:
 		s.reset()
@@ -266,7 +282,6 @@ func (s *stream) endLine() {
 		s.streaming = false
 		m.release(s)
 	case len(s.pending) > 0:
-		now := m.opts.Now()
 		if m.opts.JSON {
 			s.scratch = appendJSONHead(s.scratch[:0], now, s.label, s.pid)
 			m.buf = appendJSONLine(m.buf, s.scratch, s.pending, true)
@@ -285,6 +300,11 @@ func (s *stream) end() {
 	m := s.m
 	m.mu.Lock()
 	if !s.streaming && len(s.pending) == 0 {
+		if s.ringOpen {
+			// The output forgot the line (its writer failed); the ring
+			// ends it as the output would have.
+			m.ring.lineBreak(s, m.opts.Now())
+		}
 		s.pending, s.scratch = nil, nil
 		m.mu.Unlock()
 		return

@@ -33,8 +33,10 @@ func (m *Mux) appendPrefix(dst []byte, now time.Time, label, on, off string) []b
 	return append(dst, ' ')
 }
 
-func (m *Mux) appendTextEvent(dst []byte, now time.Time, e Event) []byte {
-	dst = m.appendPrefix(dst, now, systemLabel, m.sysOpen, m.sysClose)
+// appendTextEvent appends e as a system line, its label coloured with the
+// escapes on and off (the Mux's own, or a Logs reader's choice).
+func (m *Mux) appendTextEvent(dst []byte, now time.Time, e Event, on, off string) []byte {
+	dst = m.appendPrefix(dst, now, systemLabel, on, off)
 	msg := e.Msg
 	if msg == "" {
 		msg = strings.TrimSpace(e.Proc + " " + e.Kind)

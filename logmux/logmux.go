@@ -80,6 +80,7 @@ type Options struct {
 	Width      int              // label column width in text mode; at least 6
 	Quiet      []string         // process types ("web" for "web.1") whose output is dropped
 	Now        func() time.Time // clock for timestamps; default time.Now
+	RingSize   int              // bytes of recent output kept for Logs; 0 means DefaultRingSize, negative keeps none
 }
 
 // DefaultTimeLayout is the text-mode timestamp layout used when
@@ -160,6 +161,8 @@ type Mux struct {
 	broken     chan struct{}
 
 	accel accelerator // reads children in place of their Copy; nil: portable
+
+	ring ring // recent output for Logs, and the feeds; under mu
 }
 
 // palette is foreman's order of label colours.
@@ -181,6 +184,10 @@ func New(w io.Writer, opts Options) *Mux {
 		broken:  make(chan struct{}),
 	}
 	m.width.Store(int32(max(opts.Width, 6)))
+	m.ring.size = opts.RingSize
+	if m.ring.size == 0 {
+		m.ring.size = DefaultRingSize
+	}
 	if m.layout == "" {
 		m.layout = DefaultTimeLayout
 	}
@@ -254,6 +261,7 @@ func (m *Mux) Broken() <-chan struct{} { return m.broken }
 func (m *Mux) Event(e Event) {
 	now := m.opts.Now()
 	m.mu.Lock()
+	m.ring.event(e, now)
 	if m.failed {
 		m.mu.Unlock()
 		return
@@ -262,7 +270,7 @@ func (m *Mux) Event(e Event) {
 	if m.opts.JSON {
 		line = appendJSONEvent(nil, now, e)
 	} else {
-		line = m.appendTextEvent(nil, now, e)
+		line = m.appendTextEvent(nil, now, e, m.sysOpen, m.sysClose)
 	}
 	if m.owner != nil {
 		m.deferred = append(m.deferred, line...)
