@@ -29,7 +29,7 @@ func ParseDetachKeys(s string) ([]byte, error) {
 	for _, item := range items {
 		k, ok := detachKey(item)
 		if !ok {
-			return nil, fmt.Errorf("detach keys: %s is not a key: want ctrl-a..ctrl-z, ctrl-@, ctrl-[, ctrl-\\, ctrl-], ctrl-^, ctrl-_ or one printable character", quote(item))
+			return nil, fmt.Errorf("detach keys: %s is not a key: want ctrl-a..ctrl-z, ctrl-@, ctrl-[, ctrl-\\, ctrl-], ctrl-^, ctrl-_ or one printable character", quoteMax(item, 16))
 		}
 		keys = append(keys, k)
 	}

@@ -159,14 +159,17 @@ type Feed interface {
 type Session interface {
 	Feed // the process's raw output; io.EOF once the session has ended
 
-	// Input hands on bytes the client typed, for the process's stdin. It
-	// may block while the process does not read, but must return once
+	// Input hands on bytes the client typed, for the process's stdin.
+	// It may block while the process does not read, but must return once
 	// Close is called, which the server may do from another goroutine
-	// meanwhile. The server calls it from one goroutine, in the order
-	// the bytes came, and does not reuse p. An error drops those bytes;
-	// the session goes on until Next ends it.
+	// meanwhile (and a call just after Close must return at once too).
+	// The server calls it from one goroutine, in the order the bytes
+	// came (frames may be joined), and does not reuse p. An error drops
+	// those bytes; the session goes on until Next ends it.
 	Input(p []byte) error
-	// Resize says that the client's terminal changed size.
+	// Resize says that the client's terminal changed size (each from 1
+	// to 65535). It is called from a goroutine other than Input's and
+	// Next's, perhaps just after Close, and should not block.
 	Resize(cols, rows int)
 	// Ending says how the session ended; valid once Next returned io.EOF.
 	Ending() Ending
@@ -505,8 +508,10 @@ func validNum(s string) bool {
 
 // quote quotes an untrusted string for an error message, cut short so that
 // a huge name cannot make a huge reply.
-func quote(s string) string {
-	const max = 64
+func quote(s string) string { return quoteMax(s, 64) }
+
+// quoteMax is quote, cut at max bytes.
+func quoteMax(s string, max int) string {
 	if len(s) > max {
 		return strconv.Quote(s[:max]) + "..."
 	}

@@ -33,11 +33,11 @@ var errNoStream = errors.New("procman answered without a stream")
 // has answered: a's Feed (logs) or Session (attach) goes to the client
 // after the OK line, until it ends, the client leaves or Close cuts it.
 // free gives back the connection's maxConns slot once the stream is under
-// way. Two goroutines share the connection: this one sends, the other
-// reads the client: its frames, for attach; for logs only the end of it.
-// A follower that closes (or shuts down) its side has gone; a client that
-// wants only the past lines may shut down its side after the request, as
-// with any request, and still gets them.
+// way. This goroutine sends; another reads the client: its frames, for
+// attach (a third hands the input on, see inbox); for logs only the end
+// of it. A follower that closes (or shuts down) its side has gone; a
+// client that wants only the past lines may shut down its side after the
+// request, as with any request, and still gets them.
 func (s *Server) stream(c *os.File, br *bufio.Reader, req Request, a Answer, free func()) {
 	var feed Feed
 	var sess Session
@@ -70,7 +70,9 @@ func (s *Server) stream(c *os.File, br *bufio.Reader, req Request, a Answer, fre
 	var reader sync.WaitGroup
 	reader.Go(func() {
 		if sess != nil {
-			readFrames(br, sess)
+			q := newInbox()
+			reader.Go(func() { q.feed(sess, st.stop) })
+			readFrames(br, sess, q, st.stop)
 			st.end()
 			return
 		}
@@ -161,9 +163,10 @@ func pumpFrames(c io.Writer, sess Session, stop <-chan struct{}) {
 	}
 }
 
-// readFrames hands the client's frames to sess until the client closes
-// its side, the connection fails or a frame is malformed.
-func readFrames(br *bufio.Reader, sess Session) {
+// readFrames hands the client's frames on, input to q and window sizes
+// to sess, until the client closes its side, the connection fails, a frame
+// is malformed or stop is closed.
+func readFrames(br *bufio.Reader, sess Session, q *inbox, stop <-chan struct{}) {
 	for {
 		typ, p, err := readFrame(br)
 		if err != nil {
@@ -171,8 +174,8 @@ func readFrames(br *bufio.Reader, sess Session) {
 		}
 		switch typ {
 		case frameInput:
-			if len(p) > 0 {
-				sess.Input(p) // an error drops the bytes; Next says when it is over
+			if !q.put(p, stop) {
+				return
 			}
 		case frameWindow:
 			cols, rows, err := parseWindow(p)
@@ -182,6 +185,84 @@ func readFrames(br *bufio.Reader, sess Session) {
 			sess.Resize(cols, rows)
 		default:
 			return
+		}
+	}
+}
+
+// maxInbox bounds the input an attach connection holds for a process that
+// does not read it.
+const maxInbox = 256 << 10
+
+// An inbox holds an attached client's input between the goroutine that
+// reads its frames and the one that hands it to Session.Input, which may
+// block while the process does not read. So the frames are read on, and
+// a client that leaves is noticed, unless it has sent more than maxInbox
+// that the process has not taken; then the reader waits too, and the
+// session is Closed when the process reads, writes or ends, or procman
+// stops.
+type inbox struct {
+	mu    sync.Mutex
+	buf   []byte
+	ready chan struct{} // a token: buf may have bytes
+	room  chan struct{} // a token: buf was taken
+}
+
+func newInbox() *inbox {
+	return &inbox{ready: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// put adds p to the input, waiting for room; false when stop is closed
+// first.
+func (q *inbox) put(p []byte, stop <-chan struct{}) bool {
+	if len(p) == 0 {
+		return true
+	}
+	for {
+		q.mu.Lock()
+		if len(q.buf) == 0 || len(q.buf)+len(p) <= maxInbox {
+			q.buf = append(q.buf, p...)
+			q.mu.Unlock()
+			signal(q.ready)
+			return true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.room:
+		case <-stop:
+			return false
+		}
+	}
+}
+
+// feed hands what is put, in order and in as few calls as it came, to
+// sess.Input until stop is closed.
+func (q *inbox) feed(sess Session, stop <-chan struct{}) {
+	for {
+		q.mu.Lock()
+		p := q.buf
+		q.buf = nil
+		q.mu.Unlock()
+		if len(p) == 0 {
+			select {
+			case <-q.ready:
+				continue
+			case <-stop:
+				return
+			}
+		}
+		signal(q.room)
+		sess.Input(p) // an error drops the bytes; Next says when it is over
+		select {
+		case <-stop:
+			return
+		default:
 		}
 	}
 }
