@@ -87,6 +87,10 @@ func (f *fake) run(asks <-chan Ask, stop <-chan struct{}) {
 					r.Instances = table[:1]
 				}
 			case "scale", "quit":
+			case "logs":
+				r.Feed = endedFeed("")
+			case "attach":
+				r.Session = &fakeSession{fakeFeed: endedFeed(""), input: make(chan []byte), resizes: make(chan [2]int, 1)}
 			default:
 				r.Err = fmt.Errorf("unknown operation %q", req.Op)
 			}

@@ -44,9 +44,7 @@ func (s *Server) stream(c *os.File, br *bufio.Reader, req Request, a Answer, fre
 	if a.Err == nil {
 		if req.Op == OpAttach {
 			sess, a.Session = a.Session, nil
-			if sess != nil {
-				feed = sess
-			}
+			feed = sess // nil if sess is
 		} else {
 			feed, a.Feed = a.Feed, nil
 		}
@@ -67,11 +65,18 @@ func (s *Server) stream(c *os.File, br *bufio.Reader, req Request, a Answer, fre
 	defer s.demote(st)
 	free()
 
-	var reader sync.WaitGroup
-	reader.Go(func() {
+	// The OK line goes first, so that a client that leaves at once (a
+	// detach, a follower that shuts down its side) still has its answer.
+	ok, _ := json.Marshal(Response{V: Version, OK: true})
+	if _, err := c.Write(append(ok, '\n')); err != nil {
+		feed.Close()
+		return
+	}
+	var readers sync.WaitGroup
+	readers.Go(func() {
 		if sess != nil {
 			q := newInbox()
-			reader.Go(func() { q.feed(sess, st.stop) })
+			readers.Go(func() { q.feed(sess, st.stop) })
 			readFrames(br, sess, q, st.stop)
 			st.end()
 			return
@@ -83,19 +88,16 @@ func (s *Server) stream(c *os.File, br *bufio.Reader, req Request, a Answer, fre
 		// Else a client that has gone makes the next write fail, and
 		// the feed ends on its own.
 	})
-	ok, _ := json.Marshal(Response{V: Version, OK: true})
-	if _, err := c.Write(append(ok, '\n')); err == nil {
-		if sess == nil {
-			pumpRaw(c, feed, st.stop)
-		} else {
-			pumpFrames(c, sess, st.stop)
-		}
+	if sess == nil {
+		pumpRaw(c, feed, st.stop)
+	} else {
+		pumpFrames(c, sess, st.stop)
 	}
 	st.end()
-	// After Next has returned, as the Feed's contract says; a reader
-	// blocked in Input needs it to return.
+	// After Next has returned, as the Feed's contract says; the inbox's
+	// goroutine may wait in Input for it.
 	feed.Close()
-	reader.Wait()
+	readers.Wait()
 }
 
 // promote makes c's connection a stream: no deadline, and out of the set
