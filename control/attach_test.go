@@ -64,7 +64,7 @@ func TestParseDetachKeys(t *testing.T) {
 // keyName is the name ParseDetachKeys reads back as b.
 func keyName(b byte) string {
 	switch {
-	case 'a'-'a'+1 <= b && b <= 'z'-'a'+1:
+	case 1 <= b && b <= 26:
 		return "ctrl-" + string(rune(b-1+'a'))
 	case b < ' ':
 		return "ctrl-" + string(rune(b+'@'))

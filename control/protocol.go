@@ -8,11 +8,12 @@
 // cmd/procman passes paths, readers and writers in and prints what comes
 // back.
 //
-// After the response line {"v":1,"ok":true}, a logs connection carries the
-// bytes of procman's stream, raw, until the server closes it; an attach
-// connection carries frames both ways (see writeFrame): 'i' input and 'w'
-// window size from the client, 'o' output and a final 'x' (the Ending, as
-// JSON) from the server. A client ends either by closing its side.
+// After the response line {"v":1,"ok":true}, a logs connection carries
+// procman's stream, raw, until the server closes it. An attach connection
+// carries frames both ways (a type byte, a 4-byte big-endian length of at
+// most 64 KiB, the payload): 'i' input and 'w' window size from the
+// client; 'o' output and, last, 'x' (the Ending as JSON) from the server,
+// which then closes. A client leaves (detaches) by closing its side.
 package control
 
 import (

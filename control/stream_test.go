@@ -89,15 +89,6 @@ func (f *fakeFeed) waitClosed(t *testing.T) {
 	}
 }
 
-func (f *fakeFeed) isClosed() bool {
-	select {
-	case <-f.closed:
-		return true
-	default:
-		return false
-	}
-}
-
 // fakeSession is a Session the test drives: Input blocks until the test
 // takes the bytes from input (as a process that does not read), or the
 // session is closed.
