@@ -164,13 +164,14 @@ type Session interface {
 	// It may block while the process does not read, but must return once
 	// Close is called, which the server may do from another goroutine
 	// meanwhile (and a call just after Close must return at once too).
-	// The server calls it from one goroutine, in the order the bytes
-	// came (frames may be joined), and does not reuse p. An error drops
-	// those bytes; the session goes on until Next ends it.
+	// The server calls Input and Resize from one goroutine (not Next's),
+	// Input in the order the bytes came (frames may be joined), and does
+	// not reuse p. An error drops those bytes; the session goes on until
+	// Next ends it.
 	Input(p []byte) error
 	// Resize says that the client's terminal changed size (each from 1
-	// to 65535). It is called from a goroutine other than Input's and
-	// Next's, perhaps just after Close, and should not block.
+	// to 65535; of quick changes, perhaps only the last). Like Input, it
+	// may block until Close.
 	Resize(cols, rows int)
 	// Ending says how the session ended; valid once Next returned io.EOF.
 	Ending() Ending

@@ -77,7 +77,7 @@ func (s *Server) stream(c *os.File, br *bufio.Reader, req Request, a Answer, fre
 		if sess != nil {
 			q := newInbox()
 			readers.Go(func() { q.feed(sess, st.stop) })
-			readFrames(br, sess, q, st.stop)
+			readFrames(br, q, st.stop)
 			st.end()
 			return
 		}
@@ -165,10 +165,10 @@ func pumpFrames(c io.Writer, sess Session, stop <-chan struct{}) {
 	}
 }
 
-// readFrames hands the client's frames on, input to q and window sizes
-// to sess, until the client closes its side, the connection fails, a frame
-// is malformed or stop is closed.
-func readFrames(br *bufio.Reader, sess Session, q *inbox, stop <-chan struct{}) {
+// readFrames puts the client's input and window sizes in q until the
+// client closes its side, the connection fails, a frame is malformed or
+// stop is closed.
+func readFrames(br *bufio.Reader, q *inbox, stop <-chan struct{}) {
 	for {
 		typ, p, err := readFrame(br)
 		if err != nil {
@@ -184,7 +184,7 @@ func readFrames(br *bufio.Reader, sess Session, q *inbox, stop <-chan struct{}) 
 			if err != nil {
 				return
 			}
-			sess.Resize(cols, rows)
+			q.resize(cols, rows)
 		default:
 			return
 		}
@@ -195,17 +195,19 @@ func readFrames(br *bufio.Reader, sess Session, q *inbox, stop <-chan struct{}) 
 // does not read it.
 const maxInbox = 256 << 10
 
-// An inbox holds an attached client's input between the goroutine that
-// reads its frames and the one that hands it to Session.Input, which may
-// block while the process does not read. So the frames are read on, and
-// a client that leaves is noticed, unless it has sent more than maxInbox
-// that the process has not taken; then the reader waits too, and the
-// session is Closed when the process reads, writes or ends, or procman
-// stops.
+// An inbox holds an attached client's input and window size between the
+// goroutine that reads its frames and the one that hands them to the
+// Session, whose Input (and Resize) may block while the process does not
+// read. So the frames are read on, and a client that leaves is noticed,
+// unless it has sent more than maxInbox that the process has not taken;
+// then the reader waits too, and the session is Closed when the process
+// reads, writes or ends, or procman stops. Of sizes, only the latest
+// counts.
 type inbox struct {
 	mu    sync.Mutex
 	buf   []byte
-	ready chan struct{} // a token: buf may have bytes
+	size  [2]int        // cols, rows; 0 when none came since the last take
+	ready chan struct{} // a token: there may be something to take
 	room  chan struct{} // a token: buf was taken
 }
 
@@ -243,15 +245,24 @@ func (q *inbox) put(p []byte, stop <-chan struct{}) bool {
 	}
 }
 
+// resize records the latest window size.
+func (q *inbox) resize(cols, rows int) {
+	q.mu.Lock()
+	q.size = [2]int{cols, rows}
+	q.mu.Unlock()
+	signal(q.ready)
+}
+
 // feed hands what is put, in order and in as few calls as it came, to
-// sess.Input until stop is closed.
+// sess.Input, and then the latest size to sess.Resize, until stop is
+// closed.
 func (q *inbox) feed(sess Session, stop <-chan struct{}) {
 	for {
 		q.mu.Lock()
-		p := q.buf
-		q.buf = nil
+		p, size := q.buf, q.size
+		q.buf, q.size = nil, [2]int{}
 		q.mu.Unlock()
-		if len(p) == 0 {
+		if len(p) == 0 && size[0] == 0 {
 			select {
 			case <-q.ready:
 				continue
@@ -259,8 +270,13 @@ func (q *inbox) feed(sess Session, stop <-chan struct{}) {
 				return
 			}
 		}
-		signal(q.room)
-		sess.Input(p) // an error drops the bytes; Next says when it is over
+		if len(p) > 0 {
+			signal(q.room)
+			sess.Input(p) // an error drops the bytes; Next says when it is over
+		}
+		if size[0] != 0 {
+			sess.Resize(size[0], size[1])
+		}
 		select {
 		case <-stop:
 			return

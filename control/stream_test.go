@@ -507,11 +507,11 @@ func TestAttach(t *testing.T) {
 	}
 
 	a.resize <- [2]int{100, 30}
-	a.resize <- [2]int{0, 30} // not a size: skipped
-	a.resize <- [2]int{120, 40}
 	if have := sess.resized(t); have != [2]int{100, 30} {
 		t.Errorf("resized to %v", have)
 	}
+	a.resize <- [2]int{0, 30} // not a size: skipped
+	a.resize <- [2]int{120, 40}
 	if have := sess.resized(t); have != [2]int{120, 40} {
 		t.Errorf("resized to %v", have)
 	}
@@ -649,6 +649,7 @@ func TestAttachClientGone(t *testing.T) {
 	}{
 		{"gone", nil},
 		{"gone while input waits", appendFrame(nil, frameInput, []byte("unread"))},
+		{"gone while input and a size wait", appendFrame(appendFrame(nil, frameInput, []byte("unread")), frameWindow, []byte{0, 80, 0, 24})},
 		{"unknown type", appendFrame(nil, 'z', []byte("?"))},
 		{"output from the client", appendFrame(nil, frameOutput, []byte("?"))},
 		{"window of 3 bytes", appendFrame(nil, frameWindow, []byte{0, 80, 0})},
@@ -657,6 +658,7 @@ func TestAttachClientGone(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			sess := newSession()
+			sess.resizes = make(chan [2]int) // Resize waits, as Input does
 			s := serveAnswers(t, func(r Request) Answer { return Answer{Session: sess} })
 			c, br := openStream(t, s.Path(), `{"v":1,"op":"attach","targets":["web"]}`)
 			if _, err := c.Write(tt.send); err != nil {
