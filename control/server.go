@@ -28,7 +28,8 @@ func (e *InUseError) Error() string {
 
 // maxConns bounds the connections served at once; more wait in the
 // listen backlog, so that a flood of clients costs a bounded number of
-// goroutines and descriptors.
+// goroutines and descriptors. A stream, once under way, counts against
+// maxStreams instead.
 const maxConns = 32
 
 // ioTimeout bounds, per connection, the wait for the request line and the

@@ -56,6 +56,7 @@ func (s *Server) stream(c *os.File, br *bufio.Reader, req Request, a Answer, fre
 		s.reply(c, a)
 		return
 	}
+	a.discard() // a Feed answering attach, a Session answering logs
 	st := &stream{c: c, stop: make(chan struct{})}
 	if !s.promote(st) {
 		feed.Close()

@@ -810,3 +810,41 @@ func TestCloseDrainsStreams(t *testing.T) {
 	}
 	feed.waitClosed(t)
 }
+
+// Whatever the supervisor answers with, every Feed and Session it gives
+// is Closed: those that stream once they end, the others at once.
+func TestAnswersClosed(t *testing.T) {
+	for _, tt := range []struct {
+		op   string
+		feed bool // answer with a Feed; else a Session
+		err  bool // and an error
+	}{
+		{OpPs, true, false},
+		{OpPs, false, false},
+		{OpLogs, false, false},
+		{OpAttach, true, false},
+		{OpLogs, true, true},
+		{OpAttach, false, true},
+	} {
+		t.Run(fmt.Sprintf("%s feed=%v err=%v", tt.op, tt.feed, tt.err), func(t *testing.T) {
+			stray := newSession()
+			close(stray.data)
+			s := serveAnswers(t, func(r Request) Answer {
+				a := Answer{Session: stray}
+				if tt.feed {
+					a = Answer{Feed: stray.fakeFeed}
+				}
+				if tt.err {
+					a.Err = errors.New("refused")
+				}
+				return a
+			})
+			req := Request{V: 1, Op: tt.op}
+			if tt.op == OpAttach {
+				req.Targets = []string{"web"}
+			}
+			Call(s.Path(), req, deadline)
+			stray.waitClosed(t)
+		})
+	}
+}
