@@ -22,9 +22,11 @@ type stream struct {
 
 	// The ring's view of the child (see ring.go), independent of the
 	// output's: rid is the label's number in the ring (0: not yet given),
-	// ringOpen that the last byte kept was not a newline.
+	// ringOpen that the last byte kept was not a newline, unkept the end
+	// of the read being formatted that the ring does not have yet.
 	rid      uint32
 	ringOpen bool
+	unkept   []byte
 
 	pending      []byte    // an incomplete line not yet written
 	pendingSince time.Time // when pending became non-empty
@@ -118,7 +120,10 @@ func (s *stream) process(data []byte, clock time.Time) (due time.Time) {
 	now := m.opts.Now()
 	m.mu.Lock()
 	m.room(s, hardLimit)
-	m.ring.output(s, data, now)
+	// The ring takes the read once formatted, or the part formatted
+	// before the stream lets another child in (see keepUpTo), so its order
+	// is the output's.
+	s.unkept = data
 	if !m.failed {
 		if m.opts.JSON {
 			s.jsonLines(data, now, clock)
@@ -126,6 +131,8 @@ func (s *stream) process(data []byte, clock time.Time) (due time.Time) {
 			s.textLines(data, now, clock)
 		}
 	}
+	m.ring.output(s, s.unkept, now)
+	s.unkept = nil
 	if m.failed {
 		s.reset()
 	}
@@ -190,6 +197,7 @@ func (s *stream) textLines(data []byte, now, clock time.Time) {
 			break
 		}
 		if len(m.buf) >= hardLimit {
+			m.ring.keepUpTo(s, data, now)
 			if m.room(s, hardLimit); m.failed {
 				return
 			}
@@ -241,6 +249,7 @@ func (s *stream) jsonLines(data []byte, now, clock time.Time) {
 			break
 		}
 		if len(m.buf) >= hardLimit {
+			m.ring.keepUpTo(s, data, now)
 			if m.room(s, hardLimit); m.failed {
 				return
 			}

@@ -319,10 +319,10 @@ func (f *Feed) nextLines() ([]byte, error) {
 		f.render.labels, f.render.locs = f.labels, f.locs
 		if f.fresh {
 			f.fresh = false
-			snap, ended := f.snap, f.ended
+			snap := f.snap
 			f.snap = nil
 			f.mu.Unlock()
-			if out := f.renderSnapshot(snap, ended); len(out) > 0 {
+			if out := f.renderSnapshot(snap); len(out) > 0 {
 				return out, nil
 			}
 			continue
@@ -370,9 +370,9 @@ func (f *Feed) nextLines() ([]byte, error) {
 // renderSnapshot renders the ring's records taken by Logs and keeps the
 // last lines asked for; the renderer goes on from there with the records
 // that follow.
-func (f *Feed) renderSnapshot(snap []byte, ended bool) []byte {
+func (f *Feed) renderSnapshot(snap []byte) []byte {
 	out := f.render.render(nil, snap)
-	if !f.follow || ended {
+	if !f.follow {
 		out = f.render.finish(out)
 	}
 	if f.lines <= 0 {

@@ -121,7 +121,7 @@ func (r *ring) output(s *stream, data []byte, now time.Time) {
 	}
 	var h [recHead]byte
 	r.header(&h, recHead+len(data), kind, s.rid, s.pid, now)
-	r.keepOutput(&h, data)
+	r.keepOutput(h, data)
 	for _, f := range r.follows {
 		if f.wants(r, s.rid) {
 			f.pushRecord(r, h[:], data)
@@ -132,9 +132,20 @@ func (r *ring) output(s *stream, data []byte, now time.Time) {
 	}
 }
 
+// keepUpTo keeps, with mu held, the part of s's read that is formatted,
+// rest being what is not: formatting pauses there to write, and another
+// child's lines may come next.
+func (r *ring) keepUpTo(s *stream, rest []byte, now time.Time) {
+	if len(rest) > len(s.unkept) {
+		return // not called from process (BenchmarkFormat)
+	}
+	r.output(s, s.unkept[:len(s.unkept)-len(rest)], now)
+	s.unkept = rest
+}
+
 // keepOutput adds a read to the ring; of a read larger than the ring it
-// keeps the end.
-func (r *ring) keepOutput(h *[recHead]byte, data []byte) {
+// keeps the end (h is a copy: followers get the whole read).
+func (r *ring) keepOutput(h [recHead]byte, data []byte) {
 	if recHead+len(data) > r.size {
 		keep := r.size - recHead
 		if keep <= 0 {

@@ -287,6 +287,50 @@ func TestLogsAsWrittenByCopy(t *testing.T) {
 			got := readAll(t, m.Logs(Query{Lines: 1 << 30, JSON: asJSON}))
 			if want := out.String(); got != want {
 				t.Errorf("Logs differs from the output (%d and %d bytes)", len(got), len(want))
+				gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
+				for i := range min(len(gl), len(wl)) {
+					if gl[i] != wl[i] {
+						t.Logf("line %d:\ngot  %q\nwant %q", i, gl[i], wl[i])
+						break
+					}
+				}
+			}
+		})
+	}
+}
+
+// hookWriter runs hook during its first Write, while the Mux is writing.
+type hookWriter struct {
+	syncBuffer
+	once sync.Once
+	hook func()
+}
+
+func (w *hookWriter) Write(p []byte) (int, error) {
+	w.once.Do(w.hook)
+	return w.syncBuffer.Write(p)
+}
+
+// TestLogsOrderAcrossPause: a read whose lines fill the batch is written in
+// two parts, and another child's line written in between is shown in
+// between by Logs too.
+func TestLogsOrderAcrossPause(t *testing.T) {
+	for _, asJSON := range []bool{false, true} {
+		t.Run(fmt.Sprintf("json=%v", asJSON), func(t *testing.T) {
+			var m *Mux
+			var b *stream
+			w := &hookWriter{hook: func() { b.process([]byte("between\n"), fixed()) }}
+			m = New(w, Options{JSON: asJSON, Now: fixed})
+			a := newTestStream(m, "a.1", 1)
+			b = newTestStream(m, "b.1", 2)
+			a.process(bytes.Repeat([]byte(strings.Repeat("a", 99)+"\n"), 3000), fixed())
+			m.Close()
+			want := w.String()
+			if i := strings.Index(want, "between"); i < 0 || i > len(want)*9/10 {
+				t.Fatal("the other child's line was not written in between")
+			}
+			if got := readAll(t, m.Logs(Query{Lines: 1 << 30, JSON: asJSON})); got != want {
+				t.Errorf("Logs differs from the output: between at %d, want %d", strings.Index(got, "between"), strings.Index(want, "between"))
 			}
 		})
 	}
