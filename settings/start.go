@@ -20,6 +20,11 @@ type Start struct {
 	Output logmux.Options
 	Color  Choice // --color, --no-color; Auto: colour only on a terminal
 	PTY    Choice // --pty; Auto: a pty when procman's stdout is a terminal
+	// PTYTypes are the types --pty names (--pty web,worker): they get a
+	// pty (Config.PTYFor) and the others a pipe (PTY is Off).
+	PTYTypes []string
+	// Types lists the Procfile's process types, in its order.
+	Types []string
 }
 
 // Start reads what procman start needs, in the order its errors are
@@ -42,6 +47,16 @@ func (s *Settings) Start(environ []string, args []string) (*Start, error) {
 	if err := checkQuiet(st.Output.Quiet, a.pf); err != nil {
 		return nil, err
 	}
+	if err := checkPTYTypes(s.flags.PTY.Value, st.PTYTypes, a.pf); err != nil {
+		return nil, err
+	}
+	if len(st.PTYTypes) > 0 {
+		st.Config.PTYFor = make(map[string]bool)
+		for _, name := range st.PTYTypes {
+			st.Config.PTYFor[name] = true
+		}
+	}
+	st.Types = a.pf.Names()
 	if st.Config.Attach, err = s.attach(a.pf); err != nil {
 		return nil, err
 	}
@@ -90,8 +105,7 @@ func (s *Settings) startOptions() (*Start, error) {
 	case noColor || f.Color.Set: // --color=false
 		st.Color = Off
 	}
-	if st.PTY, err = oneOf("--pty", f.PTY.or(DefaultPTY), "auto, always or never",
-		map[string]Choice{"auto": Auto, "always": On, "never": Off}); err != nil {
+	if st.PTY, st.PTYTypes, err = readPTY(f.PTY.or(DefaultPTY)); err != nil {
 		return nil, err
 	}
 	if st.Output.JSON, err = oneOf("--log-format", f.LogFormat.or(DefaultLogFormat), "text or json",
@@ -120,6 +134,38 @@ func oneOf[T any](flag, v, known string, choices map[string]T) (T, error) {
 		return c, inputf("%s %q: must be %s", flag, v, known)
 	}
 	return c, nil
+}
+
+// readPTY reads --pty: auto, always or never, or the process types that
+// get a pty (web,worker), when every other type gets a pipe.
+func readPTY(v string) (Choice, []string, error) {
+	modes := map[string]Choice{"auto": Auto, "always": On, "never": Off}
+	if c, ok := modes[v]; ok {
+		return c, nil, nil
+	}
+	var types []string
+	for _, name := range strings.Split(v, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			return Off, nil, inputf("--pty %q: must be auto, always, never or process types (web,worker)", v)
+		}
+		types = append(types, name)
+	}
+	return Off, types, nil
+}
+
+// checkPTYTypes reports a --pty type the Procfile does not define.
+func checkPTYTypes(flag string, types []string, pf *procfile.Procfile) error {
+	for _, name := range types {
+		if _, ok := pf.Lookup(name); ok {
+			continue
+		}
+		if len(types) == 1 {
+			return inputf("--pty %q: must be auto, always, never or a process type (%s)", flag, describe(pf))
+		}
+		return inputf("--pty %q: unknown process type %q (%s)", flag, name, describe(pf))
+	}
+	return nil
 }
 
 // checkQuiet reports a --quiet name the Procfile does not define.

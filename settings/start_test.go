@@ -57,7 +57,9 @@ func TestStartOptions(t *testing.T) {
 			err: "--timestamp and --no-timestamp contradict each other"},
 		{name: "colors contradict", flags: Flags{Color: switched(true), NoColor: switched(true)},
 			err: "--color and --no-color contradict each other"},
-		{name: "pty", flags: Flags{PTY: str("sometimes"), LogFormat: str("xml")}, err: `--pty "sometimes": must be auto, always or never`},
+		{name: "pty", flags: Flags{PTY: str("sometimes")}, err: `--pty "sometimes": must be auto, always, never or a process type (Procfile has web, worker)`},
+		{name: "pty types", flags: Flags{PTY: str("web,nope")}, err: `--pty "web,nope": unknown process type "nope" (Procfile has web, worker)`},
+		{name: "pty empty type", flags: Flags{PTY: str("web,")}, err: `--pty "web,": must be auto, always, never or process types (web,worker)`},
 		{name: "log-format", flags: Flags{LogFormat: str("xml")}, err: `--log-format "xml": must be text or json`},
 		{name: "time-format", flags: Flags{TimeFormat: str("iso")}, err: `--time-format "iso": must be clock or rfc3339`},
 		{name: "timeout before the Procfile", flags: Flags{Timeout: str("x"), Procfile: str("nope")},
@@ -223,5 +225,38 @@ func TestChoice(t *testing.T) {
 		if have := tt.c.Decide(tt.auto); have != tt.want {
 			t.Errorf("%v.Decide(%v) = %v, want %v", tt.c, tt.auto, have, tt.want)
 		}
+	}
+}
+
+// --pty with process types gives those a pty and the others a pipe, from
+// the flag or from .procman.
+func TestStartPTYTypes(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		flags Flags
+		file  string
+	}{
+		{name: "flag", flags: Flags{PTY: str("web")}},
+		{name: "project file", file: "pty: web\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			files := map[string]string{"Procfile": "web: serve\nworker: work\n"}
+			if tt.file != "" {
+				files[".procman"] = tt.file
+			}
+			inDir(t, files)
+			s, err := Load(tt.flags)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := s.Start(noEnv(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.PTY != Off || !reflect.DeepEqual(st.PTYTypes, []string{"web"}) ||
+				!reflect.DeepEqual(st.Config.PTYFor, map[string]bool{"web": true}) {
+				t.Errorf("PTY %v, PTYTypes %q, PTYFor %v", st.PTY, st.PTYTypes, st.Config.PTYFor)
+			}
+		})
 	}
 }

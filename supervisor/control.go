@@ -14,21 +14,26 @@ import (
 )
 
 // A Request asks the running supervisor to do something: the operations
-// behind `procman ps`, `stop`, `restart`, `scale` and `quit`. The owner
-// answers each on Reply (which must have room for one value) as soon as
-// the operation is under way; ps answers with the current table.
+// behind `procman ps`, `stop`, `restart`, `scale`, `quit` and `attach`.
+// The owner answers each on Reply (which must have room for one value) as
+// soon as the operation is under way; ps answers with the current table.
 type Request struct {
-	Op      string         // "ps", "stop", "restart", "scale" or "quit"
-	Targets []string       // stop, restart: "web" (every instance) or "web.2"
+	Op      string         // "ps", "stop", "restart", "scale", "quit" or "attach"
+	Targets []string       // stop, restart: "web" (every instance) or "web.2"; attach: one of them
 	Counts  map[string]int // scale: the new count per type
-	Reply   chan<- Reply
+	// attach: take the instance from a client attached already, and the
+	// client's window size (0 when it has none).
+	Force      bool
+	Cols, Rows int
+	Reply      chan<- Reply
 }
 
 // A Reply answers a Request: an error, or the instances (for ps, and the
-// instances a stop, restart or scale acted on).
+// instances a stop, restart or scale acted on), or the attach's session.
 type Reply struct {
 	Err       error
 	Instances []Status
+	Session   *Session
 }
 
 // Status describes one instance for `procman ps`.
@@ -65,13 +70,15 @@ func (s *supervisor) request(req Request) {
 		r.Instances = s.table(ps)
 	case "scale":
 		r.Instances, r.Err = s.scale(req.Counts)
+	case "attach":
+		r.Session, r.Err = s.attach(req)
 	case "quit":
 		s.event("signal", "quit requested, stopping")
 		s.beginStop(cause{code: 128 + int(syscall.SIGTERM), what: "quit"})
 	default:
 		r.Err = fmt.Errorf("unknown operation %q", req.Op)
 	}
-	if s.stop != nil && req.Op != "ps" && req.Op != "quit" && r.Err == nil {
+	if s.stop != nil && req.Op != "ps" && req.Op != "quit" && req.Op != "attach" && r.Err == nil {
 		r.Err = errors.New("procman is stopping")
 	}
 	select {
@@ -303,7 +310,7 @@ func (s *supervisor) newProc(p Process) *proc {
 			num = n
 		}
 	}
-	return &proc{Process: p, level: s.levels[p.Name], num: num}
+	return &proc{Process: p, level: s.levels[p.Name], num: num, input: -1}
 }
 
 // insert adds p after the last instance of its type, keeping ps in

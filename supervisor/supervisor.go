@@ -23,12 +23,13 @@ type Process struct {
 
 // A Config says what Run supervises and how.
 type Config struct {
-	Dir       string        // working directory of every process
-	Processes []Process     // started in this order
-	Grace     time.Duration // from SIGTERM to SIGKILL when stopping
-	Log       *logmux.Mux   // receives every child's output and procman's events
-	PTY       bool          // give each child a pty instead of a pipe
-	Cols      uint16        // pty window size; 0 means 80x24
+	Dir       string          // working directory of every process
+	Processes []Process       // started in this order
+	Grace     time.Duration   // from SIGTERM to SIGKILL when stopping
+	Log       *logmux.Mux     // receives every child's output and procman's events
+	PTY       bool            // give each child a pty instead of a pipe
+	PTYFor    map[string]bool // give the processes of these types a pty, whatever PTY says
+	Cols      uint16          // pty window size; 0 means 80x24
 	Rows      uint16
 	// Signals carries the signals procman receives. The caller subscribes
 	// (signal.Notify) before calling Run, so none is lost while processes
@@ -50,9 +51,16 @@ type Config struct {
 	// nil disables scaling.
 	NewProcess func(name string, num int) (Process, error)
 	// Stdin, when set, is the stdin of the processes of type Attach (for
-	// `start --attach`); every other process gets an empty pipe.
+	// `start --attach`). Every other process on a pipe gets a pipe of its
+	// own, empty until a client attaches (`procman attach`) and types; a
+	// process on a pty reads its pty.
 	Stdin  *os.File
 	Attach string
+	// Started, when set, is called once, from Run's goroutine, as soon as
+	// every process of the formation has started (after the release phase,
+	// and after the processes they wait for are ready): for `start -D`,
+	// which returns then. It is not called when the app stops first.
+	Started func()
 }
 
 // A Policy holds the lifecycle rules of a run, by process type.
@@ -186,10 +194,15 @@ type proc struct {
 	// written, which waits for the drain (or drainWait) so the last line
 	// comes first.
 	drained, reported bool
-	level             int         // stop order: higher levels stop first
-	release           bool        // the release phase
-	stopTimer         *time.Timer // a requested stop's grace
-	num               int         // the instance number, from the label
+	level             int  // stop order: higher levels stop first
+	release           bool // the release phase
+	pty               bool // its output and input are a pty
+	// input is procman's end of its stdin (a pipe's write end or a
+	// duplicate of its pty's master) while it runs, -1 when none.
+	input     int
+	session   *Session    // the client attached to it, or nil
+	stopTimer *time.Timer // a requested stop's grace
+	num       int         // the instance number, from the label
 	// foreign: the sockets that listened on its PORT before its last
 	// start, another program's; they do not make it ready.
 	foreign []uint64
@@ -215,7 +228,6 @@ type supervisor struct {
 	byPid map[int]*proc
 
 	reaper *reaper
-	stdin  [2]*os.File // an empty pipe held open for every child's stdin
 	wake   chan func() // work for the owner from timers and probes
 	quit   chan struct{}
 
@@ -259,7 +271,7 @@ func newSupervisor(cfg Config) *supervisor {
 		s.cfg.Policy.Steady = 10 * time.Second
 	}
 	if cfg.Release != nil {
-		s.procs = append(s.procs, &proc{Process: *cfg.Release, release: true})
+		s.procs = append(s.procs, &proc{Process: *cfg.Release, release: true, input: -1})
 	} else {
 		s.released = true
 	}
@@ -302,11 +314,6 @@ func (s *supervisor) close() {
 	if hasSubreaper && !s.isInit && !s.wasSubreaper {
 		setSubreaper(false)
 	}
-	for _, f := range s.stdin {
-		if f != nil {
-			f.Close()
-		}
-	}
 	if s.stop != nil {
 		s.stop.stopTimers()
 	}
@@ -314,6 +321,10 @@ func (s *supervisor) close() {
 		if p.stopTimer != nil {
 			p.stopTimer.Stop()
 		}
+		if p.session != nil {
+			p.session.end(Ending{Reason: "procman has stopped"})
+		}
+		p.closeInput()
 	}
 }
 
@@ -353,11 +364,6 @@ func (s *supervisor) run() (int, error) {
 			s.reapsAll = true
 		}
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return 1, err
-	}
-	s.stdin = [2]*os.File{r, w}
 	s.prober = newProber(s)
 
 	var startErr error
@@ -370,6 +376,20 @@ func (s *supervisor) run() (int, error) {
 	}
 	code := s.loop()
 	return code, startErr
+}
+
+// allStarted reports whether every process of the formation has started
+// once: the release phase is over and nothing waits for its turn.
+func (s *supervisor) allStarted() bool {
+	if !s.released {
+		return false
+	}
+	for _, p := range s.procs {
+		if p.state == Pending && p.gen == 0 && p.why == notStopped && !p.release {
+			return false
+		}
+	}
+	return true
 }
 
 // startDue starts every pending process whose turn has come: after the
@@ -468,6 +488,10 @@ func (s *supervisor) loop() int {
 		if s.stop != nil && s.finished() {
 			return s.stop.code
 		}
+		if s.cfg.Started != nil && s.stop == nil && s.allStarted() {
+			s.cfg.Started()
+			s.cfg.Started = nil
+		}
 		var graceC, rescanC, pollC <-chan time.Time
 		if s.stop != nil && s.stop.grace != nil {
 			graceC = s.stop.grace.C
@@ -523,6 +547,11 @@ type launch struct {
 	out    *os.File
 	closed func() // call once out is closed
 	spawn  spawn
+	pty    bool
+	// stdin is the child's end of its stdin pipe, closed once it started;
+	// input is procman's end (see proc.input).
+	stdin *os.File
+	input int
 }
 
 // startAll starts ps, in batches of startBatch, each forked in one
@@ -572,9 +601,15 @@ func (s *supervisor) startBatch(ps []*proc, before listeners) error {
 	var started []int
 	for i, l := range launches {
 		l.spawn.files[1].Close() // the child's end
+		if l.stdin != nil {
+			l.stdin.Close()
+		}
 		if errs[i] != nil {
 			l.out.Close()
 			l.closed()
+			if l.input >= 0 {
+				unix.Close(l.input)
+			}
 			if firstErr == nil {
 				firstErr = fmt.Errorf("start %s: %w", l.p.Label, errs[i])
 			}
@@ -613,15 +648,14 @@ func (s *supervisor) prepare(p *proc) (launch, error) {
 	var err error
 	closed := func() {}
 	sys := &syscall.SysProcAttr{}
-	if s.cfg.PTY {
-		cols, rows := s.cfg.Cols, s.cfg.Rows
-		if cols == 0 || rows == 0 {
-			cols, rows = 80, 24
-		}
-		out, childOut, err = logmux.OpenPTY(cols, rows)
+	var tty *os.File
+	usePTY := s.cfg.PTY || s.cfg.PTYFor[p.Name]
+	if usePTY {
+		out, childOut, err = logmux.OpenPTY(s.windowSize())
 		// A session leader with the pty as its terminal: that already
 		// makes it a process group leader (Setpgid too would fail).
 		sys.Setsid, sys.Setctty, sys.Ctty = true, true, 1
+		tty = childOut
 	} else {
 		out, childOut, closed, err = outputPipe()
 		sys.Setpgid = true
@@ -629,17 +663,24 @@ func (s *supervisor) prepare(p *proc) (launch, error) {
 	if err != nil {
 		return launch{}, err
 	}
-	stdin := s.stdin[0]
-	if s.cfg.Stdin != nil && p.Name == s.cfg.Attach {
-		stdin = s.cfg.Stdin
+	stdin, own, input, err := s.inputOf(p, out, tty)
+	if err != nil {
+		out.Close()
+		childOut.Close()
+		closed()
+		return launch{}, err
 	}
-	return launch{p: p, out: out, closed: closed, spawn: spawn{
+	l := launch{p: p, out: out, closed: closed, pty: usePTY, input: input, spawn: spawn{
 		argv:  []string{"/bin/sh", "-c", p.Command},
 		env:   p.Env,
 		dir:   s.cfg.Dir,
 		files: []*os.File{stdin, childOut, childOut},
 		sys:   sys,
-	}}, nil
+	}}
+	if own {
+		l.stdin = stdin
+	}
+	return l, nil
 }
 
 // started records that l's process runs as pid, relays its output and
@@ -652,6 +693,7 @@ func (s *supervisor) started(l launch, pid int) {
 	p.pid, p.status, p.why = pid, 0, notStopped
 	p.drained, p.reported, p.ready = false, false, false
 	p.started = time.Now()
+	p.pty, p.input = l.pty, l.input
 	s.byPid[pid] = p
 	s.cfg.Log.Event(logmux.Event{Proc: p.Label, Kind: "started", Pid: pid,
 		Msg: fmt.Sprintf("%s started with pid %d", p.Label, pid)})
@@ -693,6 +735,7 @@ func (s *supervisor) exited(e exit) {
 	}
 	s.groups[e.pid] = true
 	delete(s.byPid, e.pid)
+	p.closeInput()
 	p.setState(Exited)
 	p.status, p.ready = e.status, false
 	s.prober.forget(p)
@@ -717,6 +760,7 @@ func (s *supervisor) settle(p *proc) {
 	if p.reported || p.state != Exited {
 		return
 	}
+	s.endSession(p)
 	if s.stop == nil && p.why == notStopped && s.restartDue(p) {
 		p.reported = true // the restart event tells of the exit
 		s.scheduleRestart(p)

@@ -38,7 +38,12 @@ func normalizeArgs(app *cli.App, args []string) []string {
 		return args
 	}
 	rest := args[i+1:]
-	out := append([]string{args[0], args[i]}, globals...)
+	out := []string{args[0], args[i]}
+	for _, g := range globals {
+		// A command may give a global flag's short name to one of its
+		// own (logs -f is --follow): there it goes by its long name.
+		out = append(out, longForm(app.Flags, cmd.Flags, g))
+	}
 	if slices.Contains(positionalStops, cmd.Name) {
 		return append(out, rest...)
 	}
@@ -133,4 +138,30 @@ func takesValue(defs []cli.Flag, arg string) (takes, defined bool) {
 		return false, true
 	}
 	return false, false
+}
+
+// longForm returns the global flag written as arg ("-f", "-f=x") under
+// its long name ("--procfile", "--procfile=x") when the command's flags
+// give its short name to another flag; anything else as it is.
+func longForm(globals, own []cli.Flag, arg string) string {
+	if !isFlag(arg) || strings.HasPrefix(arg, "--") {
+		return arg
+	}
+	name, value, hasValue := strings.Cut(arg[1:], "=")
+	long := func(defs []cli.Flag) string {
+		for _, f := range defs {
+			if names := f.Names(); slices.Contains(names, name) {
+				return names[0]
+			}
+		}
+		return ""
+	}
+	global, mine := long(globals), long(own)
+	if global == "" || global == mine {
+		return arg
+	}
+	if hasValue {
+		return "--" + global + "=" + value
+	}
+	return "--" + global
 }

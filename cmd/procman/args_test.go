@@ -30,6 +30,9 @@ func TestNormalizeArgs(t *testing.T) {
 		{"procman check -m web=x extra", "procman check -m web=x -- extra"},
 		{"procman start web -e", "procman start -e"},
 		{"procman start -- web -e", "procman start -- web -e"},
+		// logs: -f is --follow, so a global -f goes by its long name
+		{"procman -f P logs -f web", "procman logs --procfile P -f -- web"},
+		{"procman -f=P -e x logs", "procman logs --procfile=P -e x"},
 		// run: the command's flags are its own
 		{"procman run ls -la", "procman run ls -la"},
 		{"procman -e x run -p 1 ls -la -e y", "procman run -e x -p 1 ls -la -e y"},

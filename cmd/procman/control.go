@@ -87,31 +87,51 @@ func attachFlag() cli.Flag {
 
 // callControl sends req to the procman that runs in the project's root.
 func callControl(c *cli.Context, req control.Request) (control.Response, error) {
-	// The project's .procman may set the socket for start; its clients
-	// must look in the same place.
-	s, err := settings.Load(readFlags(c))
-	if err != nil {
-		return control.Response{}, settled(err)
-	}
-	proj, err := s.Project()
-	if err != nil {
-		return control.Response{}, settled(err)
-	}
-	path, _, err := socketPath(s.Socket(), proj.Root)
+	sock, err := findSocket(c)
 	if err != nil {
 		return control.Response{}, err
 	}
 	req.V = control.Version
-	resp, err := control.Call(path, req, callTimeout)
-	switch {
-	case errors.Is(err, control.ErrNotRunning) && s.Socket() != "":
-		return resp, &failure{err: fmt.Errorf("no procman is running on socket %s", path)}
-	case errors.Is(err, control.ErrNotRunning):
-		return resp, &failure{err: fmt.Errorf("no procman is running in %s (nothing listens on %s)", proj.Root, path)}
-	case err != nil:
-		return resp, &failure{err: err}
+	resp, err := control.Call(sock.path, req, callTimeout)
+	if err != nil {
+		return resp, sock.error(err)
 	}
 	return resp, nil
+}
+
+// A socket is where a control command finds the procman it talks to.
+type socket struct {
+	path  string
+	root  string // the project's root
+	named bool   // by --socket, PROCMAN_SOCKET or .procman
+}
+
+// findSocket finds the control socket of the procman that runs in the
+// project's root. The project's .procman may set the socket for start;
+// its clients must look in the same place.
+func findSocket(c *cli.Context) (socket, error) {
+	s, err := settings.Load(readFlags(c))
+	if err != nil {
+		return socket{}, settled(err)
+	}
+	proj, err := s.Project()
+	if err != nil {
+		return socket{}, settled(err)
+	}
+	path, _, err := socketPath(s.Socket(), proj.Root)
+	return socket{path: path, root: proj.Root, named: s.Socket() != ""}, err
+}
+
+// error is the error of a control command whose exchange with procman
+// failed with err.
+func (s socket) error(err error) error {
+	switch {
+	case errors.Is(err, control.ErrNotRunning) && s.named:
+		return &failure{err: fmt.Errorf("no procman is running on socket %s", s.path)}
+	case errors.Is(err, control.ErrNotRunning):
+		return &failure{err: fmt.Errorf("no procman is running in %s (nothing listens on %s)", s.root, s.path)}
+	}
+	return &failure{err: err}
 }
 
 func noArgs(c *cli.Context) error {
@@ -205,15 +225,38 @@ func stopAllCommand(name, usage string) *cli.Command {
 		Name:  name,
 		Usage: usage,
 		Description: "Stops every process as SIGTERM to procman would (SIGTERM, the grace\n" +
-			"period, SIGKILL), and procman exits. It returns once the stop has begun.",
+			"period, SIGKILL), and procman exits. It returns once procman has exited\n" +
+			"and removed its socket: nothing of the app runs any more.",
 		Flags: withGlobals(socketFlag()),
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			_, err := callControl(c, control.Request{Op: control.OpQuit})
-			return err
+			sock, err := findSocket(c)
+			if err != nil {
+				return err
+			}
+			if _, err := control.Call(sock.path, control.Request{V: control.Version, Op: control.OpQuit}, callTimeout); err != nil {
+				return sock.error(err)
+			}
+			return waitGone(sock.path, callTimeout)
 		},
+	}
+}
+
+// waitGone waits until no procman listens on path: the one told to quit
+// has stopped its app and exited (it removes its socket last).
+func waitGone(path string, timeout time.Duration) error {
+	end := time.Now().Add(timeout)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		_, err := control.Call(path, control.Request{V: control.Version, Op: control.OpPs}, time.Until(end))
+		if errors.Is(err, control.ErrNotRunning) {
+			return nil
+		}
+		if !time.Now().Before(end) {
+			return &failure{err: fmt.Errorf("procman is still stopping after %s", timeout)}
+		}
+		time.Sleep(wait)
 	}
 }
 

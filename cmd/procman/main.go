@@ -23,8 +23,18 @@ import (
 var version = "dev"
 
 func main() {
-	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	var stdout, stderr io.Writer = os.Stdout, os.Stderr
+	if daemon = daemonChild(); daemon != nil {
+		// Until its app has started, a daemon's output and errors also go
+		// to the procman start -D that waits for it.
+		stdout, stderr = io.MultiWriter(os.Stdout, daemon), io.MultiWriter(os.Stderr, daemon)
+	}
+	os.Exit(run(os.Args, stdout, stderr))
 }
+
+// daemon links this procman to the procman start -D that started it, or is
+// nil.
+var daemon *daemonLink
 
 // run executes procman with the command line args (args[0] is the program
 // name), writing normal output to stdout and errors to stderr, and returns
@@ -84,6 +94,8 @@ func newApp(stdout, stderr io.Writer, notFound *string) *cli.App {
 			scaleCommand(),
 			killCommand(),
 			quitCommand(),
+			attachCommand(),
+			logsCommand(),
 			versionCommand(),
 		},
 		// urfave/cli would otherwise print its own messages and call

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/procman/procman/control"
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/sys/unix"
 )
@@ -31,9 +32,10 @@ const deadline = 60 * time.Second
 // Main, which is the same with func() commands.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"procman": main,
-		"produce": produce,
-		"bigline": bigline,
+		"procman":  main,
+		"produce":  produce,
+		"bigline":  bigline,
+		"prompter": prompter,
 	})
 }
 
@@ -78,7 +80,13 @@ func setupScript(e *testscript.Env) error {
 	}
 	e.Values[sessionKey{}] = s
 	e.Defer(func() {
-		// A script that failed half-way must not leave procman running.
+		// A script that failed half-way must not leave procman running,
+		// not even one it started with -D.
+		sock := filepath.Join(e.WorkDir, control.SocketName)
+		if _, err := os.Stat(sock); err == nil {
+			control.Call(sock, control.Request{V: control.Version, Op: control.OpQuit}, deadline)
+			waitGone(sock, deadline)
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for _, p := range s.bg {
@@ -138,7 +146,21 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 //
 //	[procfd]  /proc/PID/fd lists a process's open files (Linux), as holds
 //	          needs
+//	[tool:NAME]
+//	          NAME is in PATH; with PROCMAN_REQUIRE_TOOLS set (as .ci/run
+//	          sets it on Linux), a missing NAME is an error, not a skip
 func scriptCondition(cond string) (bool, error) {
+	if tool, ok := strings.CutPrefix(cond, "tool:"); ok {
+		// Like exec:, but where .ci/run has installed the tools a missing
+		// one fails the script instead of skipping it.
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("PROCMAN_REQUIRE_TOOLS") != "" {
+				return false, fmt.Errorf("%s is not installed, and PROCMAN_REQUIRE_TOOLS is set", tool)
+			}
+			return false, nil
+		}
+		return true, nil
+	}
 	switch cond {
 	case "procfd":
 		_, err := os.Stat(fmt.Sprintf("/proc/%d/fd", os.Getpid()))

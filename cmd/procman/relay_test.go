@@ -26,7 +26,7 @@ func TestRelayToARealSupervisor(t *testing.T) {
 	defer srv.Close()
 	go srv.Serve()
 	reqs, stopRelay := make(chan supervisor.Request), make(chan struct{})
-	go relay(srv.Asks(), reqs, stopRelay)
+	go relay(srv.Asks(), reqs, stopRelay, stream{})
 
 	sigs := make(chan os.Signal, 1)
 	type result struct {

@@ -56,6 +56,16 @@ func startCommand() *cli.Command {
 			},
 			socketFlag(),
 			attachFlag(),
+			&cli.BoolFlag{
+				Name:    "daemon",
+				Aliases: []string{"D"},
+				Usage:   "run in the background, detached from the terminal; return once every process has started",
+			},
+			&cli.StringFlag{
+				Name:        "log-file",
+				Usage:       "with -D: append the output stream to `FILE` (never rotated)",
+				DefaultText: "none; procman logs shows the recent lines",
+			},
 		), policyFlags()...),
 		Action: startAction,
 	}
@@ -76,6 +86,17 @@ func startAction(c *cli.Context) error {
 		// did not know procman reads.
 		printNotices(c.App.ErrWriter, s)
 		return settled(err)
+	}
+	background := c.Bool("daemon")
+	switch {
+	case background && st.Config.Attach != "":
+		return usageErrorf("start: -D and --attach do not go together: a daemon has no terminal to give")
+	case c.IsSet("log-file") && !background:
+		return usageErrorf("start: --log-file needs -D (in the foreground the stream is standard output)")
+	case c.IsSet("log-file") && c.String("log-file") == "":
+		return usageErrorf("start: --log-file \"\": empty file name")
+	case background && daemon == nil:
+		return daemonize(c, c.String("log-file"))
 	}
 	srv, err := listenControl(s.Socket(), st.Config.Dir)
 	if err != nil {
@@ -103,8 +124,11 @@ func startAction(c *cli.Context) error {
 	cfg.Signals = signals
 	reqs, done := make(chan supervisor.Request), make(chan struct{})
 	defer close(done)
-	go relay(srv.Asks(), reqs, done)
+	go relay(srv.Asks(), reqs, done, stream{mux: mux, json: opts.JSON, types: st.Types})
 	cfg.Requests = reqs
+	if daemon != nil {
+		cfg.Started = daemon.started
+	}
 	if cfg.Attach != "" {
 		cfg.Stdin = os.Stdin
 	}
@@ -112,6 +136,8 @@ func startAction(c *cli.Context) error {
 	// A closed stdout (procman start | head) makes Close fail too; the
 	// status already says how the run ended.
 	_ = mux.Close()
+	// Followers (procman logs -f) get the last lines, then the end.
+	mux.EndFeeds()
 	if n := mux.Dropped(); n > 0 {
 		fmt.Fprintf(c.App.ErrWriter, "procman: standard output was not being read; %d bytes of output were dropped so that procman could exit\n", n)
 	}
