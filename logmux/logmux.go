@@ -42,6 +42,24 @@
 // never wait for the writer; while the stream is held they follow the held
 // line. After a failed write (Broken), output is read and discarded.
 //
+// # Recent output
+//
+// The Mux keeps recent output in a ring of Options.RingSize bytes
+// (DefaultRingSize, 1 MiB; none if negative): each read of a child as it
+// was read, with its label, pid and time, and each Event. The ring takes
+// memory as output comes, up to its size, then drops its oldest reads;
+// quiet children's output is not kept, and output is kept even after the
+// writer failed. Logs shows the ring's last lines exactly as the stream
+// wrote them (text or JSON, all or some process types and instances),
+// formatting them only then, on the caller's goroutine; a line whose
+// beginning has left the ring is not shown, nor one that the stream has
+// not shown yet (a prompt before PartialDelay). With Follow the lines
+// that come later follow, none lost or repeated in between. Tap gives a
+// child's raw bytes, for attach. A Feed never holds the stream up: a
+// client that falls FeedMax bytes behind misses what comes until it has
+// read what the Feed holds, and then reads a line saying how many bytes
+// it missed.
+//
 // # Readers
 //
 // The portable reader, on every Unix: each Copy reads its own file. A file

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -532,11 +533,29 @@ func TestLogsAfterFailedWriter(t *testing.T) {
 	}
 }
 
-// BenchmarkRing compares the output path with the ring (1 MiB) and without
-// it (RingSize -1), as BenchmarkCopy runs it: producers write 100-byte lines
-// into real pipes, Copy reads and formats them to io.Discard.
+// BenchmarkRingProcess compares the Mux's work per read with the ring
+// (1 MiB) and without it (RingSize -1): a pipe's worth of 100-byte lines
+// formatted and written to io.Discard, no pipes or goroutines around it.
 //
 //	go test -run '^$' -bench 'Ring' -count 6 ./logmux/
+func BenchmarkRingProcess(b *testing.B) {
+	for _, asJSON := range []bool{false, true} {
+		for _, ring := range []int{0, -1} {
+			b.Run(fmt.Sprintf("json=%v/ring=%v", asJSON, ring == 0), func(b *testing.B) {
+				m := New(io.Discard, Options{JSON: asJSON, Timestamps: true, RingSize: ring})
+				s := newTestStream(m, "web.1", 1)
+				b.SetBytes(int64(len(benchLines)))
+				for b.Loop() {
+					s.process(benchLines, time.Now())
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkRing is BenchmarkRingProcess end to end, as BenchmarkCopy runs
+// it: producers write 100-byte lines into real pipes, Copy reads and
+// formats them to io.Discard.
 func BenchmarkRing(b *testing.B) {
 	for _, asJSON := range []bool{false, true} {
 		for _, producers := range []int{1, 4} {
@@ -553,29 +572,12 @@ func benchRing(b *testing.B, producers int, asJSON bool, ring int) {
 	m := New(io.Discard, Options{JSON: asJSON, Timestamps: true, RingSize: ring})
 	var wg sync.WaitGroup
 	for p := range producers {
-		r, w, err := os.Pipe()
-		if err != nil {
-			b.Fatal(err)
-		}
 		n := b.N / producers
 		if p == 0 {
 			n += b.N % producers
 		}
-		wg.Go(func() {
-			defer w.Close()
-			for range n {
-				if _, err := w.Write(benchLines); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-		wg.Go(func() {
-			defer r.Close()
-			if err := m.Copy(fmt.Sprintf("p%d.1", p), 1, r); err != nil {
-				b.Error(err)
-			}
-		})
+		r := pipeFrom(b, slices.Repeat([][]byte{benchLines}, n)...)
+		wg.Go(func() { copyAll(b, m, fmt.Sprintf("p%d.1", p), 1, r) })
 	}
 	wg.Wait()
 	m.Close()
