@@ -32,9 +32,10 @@ type Query struct {
 // reads it with Next; Close and End may be called from any goroutine.
 type Feed struct {
 	m       *Mux
-	tap     string // the label of a Tap; "" for Logs
-	targets []string
-	match   []int8 // by label number - 1, with Mux.mu held: 1 wanted, -1 not
+	tap     bool     // from Tap: raw bytes; else from Logs: records
+	label   string   // a Tap's
+	targets []string // a Logs feed's
+	match   []int8   // by label number - 1, with Mux.mu held: 1 wanted, -1 not
 	ready   chan struct{}
 
 	mu      sync.Mutex
@@ -53,7 +54,6 @@ type Feed struct {
 	lines  int
 	follow bool
 	render *renderer // nil once Next returned io.EOF
-	now    func() time.Time
 }
 
 // Logs returns the lines of the stream that q selects, formatted as
@@ -73,7 +73,6 @@ func (m *Mux) Logs(q Query) *Feed {
 		lines:   q.Lines,
 		follow:  q.Follow,
 		render:  newRenderer(m, q),
-		now:     m.opts.Now,
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -99,7 +98,7 @@ func (m *Mux) Logs(q Query) *Feed {
 // process exits (the supervisor says so with End), and output of a new
 // process under the same label goes to it too.
 func (m *Mux) Tap(label string) *Feed {
-	f := &Feed{m: m, tap: label, ready: make(chan struct{}, 1)}
+	f := &Feed{m: m, tap: true, label: label, ready: make(chan struct{}, 1)}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r := &m.ring
@@ -139,18 +138,18 @@ func (m *Mux) unsubscribe(f *Feed) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r := &m.ring
-	if f.tap == "" {
+	if !f.tap {
 		if i := slices.Index(r.follows, f); i >= 0 {
 			r.follows = slices.Delete(r.follows, i, i+1)
 		}
 		return
 	}
-	taps := r.taps[f.tap]
+	taps := r.taps[f.label]
 	if i := slices.Index(taps, f); i >= 0 {
 		if taps = slices.Delete(taps, i, i+1); len(taps) == 0 {
-			delete(r.taps, f.tap)
+			delete(r.taps, f.label)
 		} else {
-			r.taps[f.tap] = taps
+			r.taps[f.label] = taps
 		}
 		r.ntaps.Add(-1)
 	}
@@ -267,7 +266,7 @@ func (f *Feed) Next(stop <-chan struct{}) ([]byte, error) {
 	for {
 		var out []byte
 		var err error
-		if f.tap != "" {
+		if f.tap {
 			out, err = f.nextRaw()
 		} else {
 			out, err = f.nextLines()
@@ -354,7 +353,7 @@ func (f *Feed) nextLines() ([]byte, error) {
 			out = f.render.finish(out)
 			f.render.forget()
 			e := Event{Kind: "skipped", Msg: fmt.Sprintf("%d bytes of output skipped: this client did not keep up", skipped)}
-			out = f.render.event(out, f.now(), e)
+			out = f.render.event(out, f.m.opts.Now(), e)
 		}
 		f.mu.Lock()
 		if !f.closed && cap(recs) <= FeedMax {

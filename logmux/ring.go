@@ -219,8 +219,9 @@ func (r *ring) add(h, data []byte) {
 		r.grow(r.used + n)
 	}
 	for r.used+n > len(r.buf) {
-		r.used -= int(r.u32(r.head))
-		r.head = (r.head + int(r.u32(r.head))) % len(r.buf)
+		oldest := int(r.u32(r.head))
+		r.used -= oldest
+		r.head = (r.head + oldest) % len(r.buf)
 	}
 	if r.used == 0 {
 		r.head = 0
