@@ -359,8 +359,9 @@ func checkRing(t testing.TB, m *Mux) {
 
 // FuzzRing: whatever two children write, in whatever reads, with their
 // open lines shown at whatever moments, and whatever the ring's size: the
-// ring never holds more than its size, and the lines Logs shows for each
-// child are the end of what it wrote, from a line start, whole.
+// ring never holds more than its size, the lines Logs shows for each
+// child are the end of what it wrote, from a line start, whole, and a
+// follower from the start gets exactly the output.
 func FuzzRing(f *testing.F) {
 	f.Add([]byte("hello\nworld\n"), []byte{3, 0x85, 2}, uint16(64), false)
 	f.Add([]byte("a\nbb\nccc\ndddd\neeeee\n"), []byte{1, 2, 3, 0x81, 0, 5}, uint16(30), true)
@@ -372,7 +373,9 @@ func FuzzRing(f *testing.F) {
 		if ringSize == 0 {
 			ringSize = -1
 		}
-		m := New(io.Discard, Options{RingSize: ringSize, JSON: asJSON, Now: fixed})
+		var out syncBuffer
+		m := New(&out, Options{RingSize: ringSize, JSON: asJSON, Now: fixed})
+		follower := m.Logs(Query{Follow: true, JSON: asJSON})
 		labels := []string{"a.1", "b.1"}
 		streams := []*stream{newTestStream(m, "a.1", 1), newTestStream(m, "b.1", 2)}
 		// What each child's lines are, as the output shows them: its bytes
@@ -435,6 +438,14 @@ func FuzzRing(f *testing.F) {
 			if got := readAll(t, m.Logs(Query{Lines: n, JSON: asJSON})); got != want {
 				t.Fatalf("Lines %d: got %q, want %q", n, got, want)
 			}
+		}
+		for _, s := range streams {
+			s.end()
+		}
+		m.Close()
+		m.EndFeeds()
+		if got, want := readAll(t, follower), out.String(); got != want {
+			t.Fatalf("follower got %q, the output is %q", got, want)
 		}
 	})
 }
