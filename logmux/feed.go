@@ -97,11 +97,21 @@ func (m *Mux) Logs(q Query) *Feed {
 // Feed lasts until End, Close or EndFeeds; it is not ended when the
 // process exits (the supervisor says so with End), and output of a new
 // process under the same label goes to it too.
-func (m *Mux) Tap(label string) *Feed {
+func (m *Mux) Tap(label string) *Feed { return m.TapRecent(label, 0, 0) }
+
+// TapRecent is Tap, with the feed starting with the last lines (at most
+// recentMax bytes) of what process pid wrote under label that the ring
+// still holds, raw: a client that attaches sees the prompt the process
+// showed before it came. The past and what follows meet without a gap or
+// a byte twice.
+func (m *Mux) TapRecent(label string, pid, lines int) *Feed {
 	f := &Feed{m: m, tap: true, label: label, ready: make(chan struct{}, 1)}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r := &m.ring
+	if lines > 0 {
+		f.buf = r.recent(label, pid, lines)
+	}
 	if r.ended {
 		f.ended = true
 		return f

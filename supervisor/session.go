@@ -55,6 +55,10 @@ const inputQueue = 64
 
 var errDetached = errors.New("the session has ended")
 
+// attachRecent is how many of its last lines an attached client sees
+// first, so that a prompt shown before it came is on its screen.
+const attachRecent = 10
+
 // newSession starts a session on p with fd (the session's own duplicate
 // of p's input, or -1 when p's input is not procman's: --attach).
 func newSession(p *proc, output *logmux.Feed, fd int, detach func()) *Session {
@@ -242,7 +246,7 @@ func (s *supervisor) attach(req Request) (*Session, error) {
 	}
 	var ss *Session
 	gen := p.gen
-	ss = newSession(p, s.cfg.Log.Tap(p.Label), fd, func() {
+	ss = newSession(p, s.cfg.Log.TapRecent(p.Label, p.pid, attachRecent), fd, func() {
 		select {
 		case s.wake <- func() { s.detached(p, gen, ss) }:
 		case <-s.quit:

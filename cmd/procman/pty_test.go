@@ -209,6 +209,9 @@ func cmdTermexit(ts *testscript.TestScript, neg bool, args []string) {
 	var exit *exec.ExitError
 	if errors.As(t.err, &exit) {
 		have = exit.ExitCode()
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			have = 128 + int(ws.Signal())
+		}
 	} else if t.err != nil {
 		ts.Fatalf("%s: %v", args[0], t.err)
 	}
