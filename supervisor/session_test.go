@@ -25,19 +25,6 @@ func (h *harness) attach(target string, force bool, cols, rows int) (*Session, e
 	return r.Session, nil
 }
 
-// ps asks the supervisor for its table; it also shows that the owner has
-// handled every request and wake-up sent before.
-func (h *harness) ps() []Status {
-	h.t.Helper()
-	reply := make(chan Reply, 1)
-	select {
-	case h.reqs <- Request{Op: "ps", Reply: reply}:
-	case <-time.After(deadline):
-		h.t.Fatal("the supervisor did not take the ps request")
-	}
-	return (<-reply).Instances
-}
-
 // sessionReader collects a session's output in the background until the
 // session ends.
 type sessionReader struct {
