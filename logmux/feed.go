@@ -235,6 +235,15 @@ func (f *Feed) pushRecord(r *ring, h, data []byte) {
 	f.wake()
 }
 
+// Echo adds p to a Tap's bytes, in order with the child's output, as if
+// the child had written it: what an attached client types, shown back to
+// it when no pty echoes it. It does not reach the stream or the ring.
+func (f *Feed) Echo(p []byte) {
+	f.m.mu.Lock()
+	defer f.m.mu.Unlock()
+	f.pushRaw(p)
+}
+
 // pushRaw gives a read's bytes to a Tap, with Mux.mu held.
 func (f *Feed) pushRaw(data []byte) {
 	f.mu.Lock()

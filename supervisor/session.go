@@ -83,14 +83,30 @@ func (ss *Session) Next(stop <-chan struct{}) ([]byte, error) {
 // Input hands p to the instance's input. It waits while the instance does
 // not read and inputQueue writes are waiting already, and fails once the
 // session has ended.
+//
+// A pty's line discipline turns the Enter key's '\r' into '\n' and echoes
+// what is typed; for an instance on a pipe the session does both, so that
+// a prompt there reads a line as it would on a terminal (without line
+// editing).
 func (ss *Session) Input(p []byte) error {
 	select {
 	case <-ss.done:
 		return errDetached
 	default:
 	}
+	data := append([]byte(nil), p...)
+	if !ss.pty {
+		for i, c := range data {
+			if c == '\r' {
+				data[i] = '\n'
+			}
+		}
+	}
 	select {
-	case ss.in <- inputOp{data: append([]byte(nil), p...)}:
+	case ss.in <- inputOp{data: data}:
+		if !ss.pty {
+			ss.output.Echo(data)
+		}
 		return nil
 	case <-ss.done:
 		return errDetached
