@@ -11,7 +11,9 @@
 // in order and without gaps, and, after EOF, compares with the producers'
 // reports in -reports DIR. It prints
 // "bytes seconds MB/s lines lost corrupt" (MB = 10^6 bytes of the
-// producers' lines, timed from the first byte received to EOF).
+// producers' lines, timed from the first byte received to EOF). With -pipe
+// it first resizes the pipe on its stdin (Linux only), so that a relay can
+// be measured writing into a larger pipe than the shell made.
 package main
 
 import (
@@ -45,6 +47,7 @@ func main() {
 	report := flag.String("report", "", "write `FILE` with lines, bytes and seconds produced")
 	check := flag.String("check", "", "check stdin: `FORMAT` text, json or raw")
 	reports := flag.String("reports", "", "`DIR` of the producers' reports, for -check")
+	pipe := flag.Int("pipe", 0, "with -check: first resize the pipe on stdin to `BYTES` (Linux)")
 	flag.IntVar(&perWrite, "lines", perWrite, "write `N` lines per write(2); at most 40 keeps a write within PIPE_BUF")
 	flag.Parse()
 	var err error
@@ -53,6 +56,10 @@ func main() {
 		err = fmt.Errorf("-lines %d: must be 1 to 40", perWrite)
 	case *id >= 1 && *id <= maxID && *check == "":
 		err = produce(*id, *dur, *report)
+	case *check != "" && *pipe > 0:
+		if err = growStdin(*pipe); err == nil {
+			err = checkStream(os.Stdin, *check, *reports)
+		}
 	case *check != "":
 		err = checkStream(os.Stdin, *check, *reports)
 	default:
