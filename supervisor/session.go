@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 
 	"github.com/procman/procman/logmux"
 	"golang.org/x/sys/unix"
@@ -339,21 +340,37 @@ func (s *supervisor) inputOf(p *proc, master, tty *os.File) (stdin *os.File, chi
 		}
 		return tty, false, fd, nil
 	}
-	r, w, err := os.Pipe()
+	r, w, err := stdinPipe()
 	if err != nil {
 		return nil, false, -1, fmt.Errorf("stdin pipe: %w", err)
 	}
-	// procman keeps a duplicate of the write end, outside the runtime's
-	// poller (Session.write waits in poll itself), and non-blocking as
-	// os.Pipe made it. Its description is procman's alone: the child's
-	// read end is another.
-	fd, err := dupFile(w)
-	w.Close()
-	if err != nil {
-		r.Close()
-		return nil, false, -1, err
+	return r, true, w, nil
+}
+
+// stdinPipe returns a pipe for a child's stdin: the read end, blocking as
+// a child expects, and the write end, non-blocking for Session.write,
+// which waits in poll(2) itself. Neither end goes into the runtime's
+// poller (os.Pipe would register and deregister both, four more system
+// calls for every child started), and both are close-on-exec, set under
+// syscall.ForkLock as os.Pipe does where pipe2 is missing.
+func stdinPipe() (r *os.File, w int, err error) {
+	var p [2]int
+	syscall.ForkLock.RLock()
+	err = syscall.Pipe(p[:])
+	if err == nil {
+		syscall.CloseOnExec(p[0])
+		syscall.CloseOnExec(p[1])
 	}
-	return r, true, fd, nil
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return nil, -1, os.NewSyscallError("pipe", err)
+	}
+	if err := unix.SetNonblock(p[1], true); err != nil {
+		unix.Close(p[0])
+		unix.Close(p[1])
+		return nil, -1, os.NewSyscallError("fcntl", err)
+	}
+	return os.NewFile(uintptr(p[0]), "|0"), p[1], nil
 }
 
 // dupFile returns a close-on-exec duplicate of f's descriptor without
