@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -636,21 +635,7 @@ func TestCallNotRunning(t *testing.T) {
 
 // A server that replies in another version is not misread.
 func TestCallOtherVersion(t *testing.T) {
-	path := sockPath(t)
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		bufio.NewReader(c).ReadBytes('\n')
-		io.WriteString(c, `{"v":2,"ok":true,"things":[]}`+"\n")
-	}()
+	path := replyOnce(t, []byte(`{"v":2,"ok":true,"things":[]}`+"\n"))
 	if _, err := Call(path, Request{V: 1, Op: "ps"}, deadline); err == nil || !strings.Contains(err.Error(), "protocol version 2") {
 		t.Errorf("want a version error, have %v", err)
 	}
@@ -751,4 +736,26 @@ func TestListenDoesNotWaitForeverOnTheDirectoryLock(t *testing.T) {
 	case <-time.After(deadline):
 		t.Fatal("Listen still waits for a lock someone else holds")
 	}
+}
+
+// replyOnce listens on a new socket, and to the first client that sends a
+// request line it writes reply and closes; it returns the socket's path.
+func replyOnce(t *testing.T, reply []byte) string {
+	t.Helper()
+	path := sockPath(t)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		bufio.NewReader(c).ReadBytes('\n')
+		c.Write(reply)
+	}()
+	return path
 }

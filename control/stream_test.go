@@ -708,23 +708,10 @@ func TestAttachBrokenServer(t *testing.T) {
 		{"bad end", appendFrame(nil, frameEnd, []byte("{")), "not valid JSON"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			path := sockPath(t)
-			l, err := net.Listen("unix", path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			go func() {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				defer c.Close()
-				bufio.NewReader(c).ReadBytes('\n')
-				c.Write(append([]byte(`{"v":1,"ok":true}`+"\n"), tt.after...))
-			}()
+			path := replyOnce(t, append([]byte(`{"v":1,"ok":true}`+"\n"), tt.after...))
 			var out bytes.Buffer
 			var r AttachResult
+			var err error
 			within(t, "Attach", func() {
 				r, err = Attach(path, Request{V: 1, Op: OpAttach, Targets: []string{"web"}}, strings.NewReader(""), &out, []byte{2}, nil)
 			})

@@ -49,39 +49,16 @@ func benchRelayToPipe(b *testing.B, producers int) {
 	var before, after syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 	b.ResetTimer()
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var children time.Duration
-	for p := range producers {
-		n := b.N / producers
-		if p == 0 {
-			n += b.N % producers
-		}
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), fmt.Sprintf("LOGMUX_PRODUCER_BLOCKS=%d", n))
-		pr, pw, err := os.Pipe()
+	relayProducers(b, m, producers, func(cmd *exec.Cmd, err error) {
 		if err != nil {
-			b.Fatal(err)
+			b.Error(err)
 		}
-		cmd.Stdout = pw
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		pw.Close()
-		wg.Go(func() {
-			if err := m.Copy(fmt.Sprintf("p%d.1", p), cmd.Process.Pid, pr); err != nil {
-				b.Error(err)
-			}
-			pr.Close()
-			if err := cmd.Wait(); err != nil {
-				b.Error(err)
-			}
-			mu.Lock()
-			children += cpuTime(cmd.ProcessState)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+		mu.Lock()
+		children += cpuTime(cmd.ProcessState)
+		mu.Unlock()
+	})
 	if err := m.Close(); err != nil {
 		b.Fatal(err)
 	}

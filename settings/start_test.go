@@ -20,6 +20,7 @@ func TestStartOptions(t *testing.T) {
 		json       bool
 		layout     string
 		quiet      []string
+		ptyFor     map[string]bool
 	}
 	def := options{grace: 5 * time.Second, timestamps: true, layout: logmux.DefaultTimeLayout}
 	with := func(f func(*options)) options { o := def; f(&o); return o }
@@ -43,6 +44,8 @@ func TestStartOptions(t *testing.T) {
 		{name: "color=false", flags: Flags{Color: switched(false)}, want: with(func(o *options) { o.color = Off })},
 		{name: "pty always", flags: Flags{PTY: str("always")}, want: with(func(o *options) { o.pty = On })},
 		{name: "pty never", flags: Flags{PTY: str("never")}, want: with(func(o *options) { o.pty = Off })},
+		{name: "pty types", flags: Flags{PTY: str("web")}, want: with(func(o *options) { o.pty, o.ptyFor = Off, map[string]bool{"web": true} })},
+		{name: "pty types from the file", file: "pty: web\n", want: with(func(o *options) { o.pty, o.ptyFor = Off, map[string]bool{"web": true} })},
 		{name: "json", flags: Flags{LogFormat: str("json")}, want: with(func(o *options) { o.json = true })},
 		{name: "rfc3339", flags: Flags{TimeFormat: str("rfc3339")}, want: with(func(o *options) { o.layout = logmux.RFC3339Milli })},
 		{name: "quiet", flags: Flags{Quiet: list("web", "", " worker ")}, want: with(func(o *options) { o.quiet = []string{"web", "worker"} })},
@@ -88,7 +91,7 @@ func TestStartOptions(t *testing.T) {
 				return
 			}
 			have := options{st.Config.Grace, st.Output.Timestamps, st.Color, st.PTY,
-				st.Output.JSON, st.Output.TimeLayout, st.Output.Quiet}
+				st.Output.JSON, st.Output.TimeLayout, st.Output.Quiet, st.Config.PTYFor}
 			if !reflect.DeepEqual(have, tt.want) {
 				t.Errorf("have %+v\nwant %+v", have, tt.want)
 			}
@@ -225,38 +228,5 @@ func TestChoice(t *testing.T) {
 		if have := tt.c.Decide(tt.auto); have != tt.want {
 			t.Errorf("%v.Decide(%v) = %v, want %v", tt.c, tt.auto, have, tt.want)
 		}
-	}
-}
-
-// --pty with process types gives those a pty and the others a pipe, from
-// the flag or from .procman.
-func TestStartPTYTypes(t *testing.T) {
-	for _, tt := range []struct {
-		name  string
-		flags Flags
-		file  string
-	}{
-		{name: "flag", flags: Flags{PTY: str("web")}},
-		{name: "project file", file: "pty: web\n"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			files := map[string]string{"Procfile": "web: serve\nworker: work\n"}
-			if tt.file != "" {
-				files[".procman"] = tt.file
-			}
-			inDir(t, files)
-			s, err := Load(tt.flags)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := s.Start(noEnv(), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st.PTY != Off || !reflect.DeepEqual(st.PTYTypes, []string{"web"}) ||
-				!reflect.DeepEqual(st.Config.PTYFor, map[string]bool{"web": true}) {
-				t.Errorf("PTY %v, PTYTypes %q, PTYFor %v", st.PTY, st.PTYTypes, st.Config.PTYFor)
-			}
-		})
 	}
 }
