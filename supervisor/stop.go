@@ -230,8 +230,13 @@ func (s *supervisor) finished() bool {
 	}
 	// Whatever is still undrained will not be: a process that left its
 	// group holds the pipe, or procman's own reader has stopped reading.
-	// In the second case procman gives up on its output, so that it exits.
-	if s.cfg.Log.Stalled(drainSlack) {
+	// A write under way is waited for as long as it moves; one blocked
+	// for drainSlack means the reader has stopped, and procman gives up on
+	// its output, so that it exits (Close would wait for ever).
+	if s.cfg.Log.Stalled(0) {
+		if !s.cfg.Log.Stalled(drainSlack) {
+			return false
+		}
 		s.cfg.Log.Abandon()
 	}
 	for _, p := range s.procs {
