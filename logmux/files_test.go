@@ -212,3 +212,43 @@ func TestLongLinesHeld(t *testing.T) {
 func TestIdleChildrenOutsidePoller(t *testing.T) {
 	checkIdleChildren(t, 100, 16<<10, outsidePoller)
 }
+
+// TestSocketClosedWithInputUnread: a child whose stdin and output are one
+// socket (the portable build's) exits without reading what was typed to
+// it. The socket then ends in ECONNRESET instead of EOF: Copy still reads
+// every line before it, and ends without an error.
+func TestSocketClosedWithInputUnread(t *testing.T) {
+	syscall.ForkLock.RLock()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err == nil {
+		unix.CloseOnExec(fds[0])
+		unix.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		t.Fatal(err)
+	}
+	ours, child := os.NewFile(uintptr(fds[0]), "procman"), os.NewFile(uintptr(fds[1]), "child")
+	defer ours.Close()
+	if _, err := ours.Write([]byte("typed, never read\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := child.Write([]byte("one\ntwo\nno newline")); err != nil {
+		t.Fatal(err)
+	}
+	child.Close()
+	var out syncBuffer
+	m := New(&out, Options{Width: 6})
+	m.partial = 0
+	if err := m.Copy("web.1", 42, ours); err != nil {
+		t.Errorf("Copy: %v, want nil", err)
+	}
+	m.Close()
+	want := "web.1  | one\nweb.1  | two\nweb.1  | no newline\n"
+	if out.String() != want {
+		t.Errorf("output %q, want %q", out.String(), want)
+	}
+}

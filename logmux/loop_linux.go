@@ -344,8 +344,10 @@ func (lp *loop) read(ls *loopStream, now time.Time) {
 	}
 	switch {
 	case err == unix.EAGAIN:
-	case err == unix.EIO || (err == nil && n == 0):
-		lp.finish(ls, nil) // EIO: a pty master whose slave side is gone
+	case err == unix.EIO || err == unix.ECONNRESET || (err == nil && n == 0):
+		// EIO: a pty master whose slave side is gone. ECONNRESET: a
+		// socket whose other end was closed with input left unread.
+		lp.finish(ls, nil)
 	case err != nil:
 		lp.finish(ls, fmt.Errorf("logmux: read %s: %w", ls.label, err))
 	default:

@@ -150,10 +150,12 @@ func (s *stream) readBlocking(r *os.File, rc syscall.RawConn) error {
 	}
 }
 
-// eof returns nil for the errors that end a child's output: EOF, and EIO,
-// which a pty master returns once the slave side is closed.
+// eof returns nil for the errors that end a child's output: EOF; EIO,
+// which a pty master returns once the slave side is closed; and
+// ECONNRESET, which a socket returns instead of EOF when the child closed
+// its end without reading all the input written to it.
 func eof(err error) error {
-	if err == nil || err == io.EOF || errors.Is(err, unix.EIO) {
+	if err == nil || err == io.EOF || errors.Is(err, unix.EIO) || errors.Is(err, unix.ECONNRESET) {
 		return nil
 	}
 	return err
