@@ -310,7 +310,7 @@ func (s *supervisor) newProc(p Process) *proc {
 			num = n
 		}
 	}
-	return &proc{Process: p, level: s.levels[p.Name], num: num, input: -1}
+	return &proc{Process: p, level: s.levels[p.Name], num: num, input: noInput}
 }
 
 // insert adds p after the last instance of its type, keeping ps in

@@ -33,17 +33,19 @@ func setSubreaper(on bool) (was bool, err error) {
 	return cur != 0, nil
 }
 
-// outputPipe returns a pipe for a child's output, and a function to call
-// once its read end is closed. Unlike os.Pipe's, its ends are blocking and
+// outputPipe returns a pipe for a child's output (not duplex: its stdin is
+// another pipe), and a function to call once its read end is closed. The
+// fork thread forks from a descriptor table of its own, so the second
+// descriptor costs no fork here. Unlike os.Pipe's, its ends are blocking and
 // outside the runtime's poller, where each of the child's writes would
 // wake an idle runtime thread although logmux waits for the pipe in its
 // own epoll set (with logmux's set also kept out of it, relayed throughput
 // with four busy children rose by about a tenth). logmux makes its end
 // non-blocking while it reads.
-func outputPipe() (r, w *os.File, closed func(), err error) {
+func outputPipe() (r, w *os.File, duplex bool, closed func(), err error) {
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
-		return nil, nil, nil, fmt.Errorf("pipe: %w", err)
+		return nil, nil, false, nil, fmt.Errorf("pipe: %w", err)
 	}
 	r, w = os.NewFile(uintptr(fds[0]), "|0"), os.NewFile(uintptr(fds[1]), "|1")
 	closed = func() {}
@@ -52,7 +54,7 @@ func outputPipe() (r, w *os.File, closed func(), err error) {
 	} else {
 		grownPipes.Add(-1)
 	}
-	return r, w, closed, nil
+	return r, w, false, closed, nil
 }
 
 // Children's output pipes open at once that were grown to grownPipeSize:

@@ -3,8 +3,8 @@
 package supervisor
 
 import (
-	"fmt"
 	"os"
+	"syscall"
 )
 
 // hasSubreaper says that this build makes procman a child subreaper; the
@@ -15,14 +15,33 @@ const hasSubreaper = false
 // setSubreaper does nothing where procman cannot be a subreaper.
 func setSubreaper(bool) (was bool, err error) { return false, nil }
 
-// outputPipe returns a pipe for a child's output, in the runtime's poller,
-// and a function to call once its read end is closed.
-func outputPipe() (r, w *os.File, closed func(), err error) {
-	r, w, err = os.Pipe()
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("pipe: %w", err)
+// outputPipe returns a child's output and input: a connected pair of Unix
+// stream sockets, procman's end r in the runtime's poller and the child's
+// end w, which is its stdin as well as its stdout and stderr (duplex), and a
+// function to call once r is closed. One socket instead of two pipes keeps
+// procman at one descriptor per running child: here every fork copies
+// procman's whole descriptor table, and a second descriptor per running
+// child made starting 100 children about 15% slower.
+func outputPipe() (r, w *os.File, duplex bool, closed func(), err error) {
+	syscall.ForkLock.RLock()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fds[0])
+		syscall.CloseOnExec(fds[1])
 	}
-	return r, w, func() {}, nil
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return nil, nil, false, nil, os.NewSyscallError("socketpair", err)
+	}
+	if err := syscall.SetNonblock(fds[0], true); err != nil {
+		syscall.Close(fds[0])
+		syscall.Close(fds[1])
+		return nil, nil, false, nil, os.NewSyscallError("fcntl", err)
+	}
+	sizeSocketBuffers(fds[0], fds[1])
+	// A non-blocking descriptor goes into the poller; the child's
+	// blocking one does not.
+	return os.NewFile(uintptr(fds[0]), "|0"), os.NewFile(uintptr(fds[1]), "|1"), true, func() {}, nil
 }
 
 // strays lists the processes that no group signal reaches: without a

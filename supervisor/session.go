@@ -255,11 +255,9 @@ func (s *supervisor) attach(req Request) (*Session, error) {
 		p.session = nil
 		old.end(Ending{Reason: "another client attached to " + p.Label + " with --force"})
 	}
-	fd := -1
-	if p.input >= 0 {
-		if fd, err = unix.FcntlInt(uintptr(p.input), unix.F_DUPFD_CLOEXEC, 0); err != nil {
-			return nil, fmt.Errorf("attach %s: %w", p.Label, err)
-		}
+	fd, err := p.input.dup()
+	if err != nil {
+		return nil, fmt.Errorf("attach %s: %w", p.Label, err)
 	}
 	var ss *Session
 	gen := p.gen
@@ -292,9 +290,8 @@ func (s *supervisor) detached(p *proc, gen int, ss *Session) {
 		return
 	}
 	p.session = nil
-	if p.gen == gen && p.pty && p.input >= 0 {
-		cols, rows := s.windowSize()
-		unix.IoctlSetWinsize(p.input, unix.TIOCSWINSZ, &unix.Winsize{Col: cols, Row: rows})
+	if p.gen == gen && p.pty {
+		p.input.setWindowSize(s.windowSize())
 	}
 }
 
@@ -316,35 +313,87 @@ func (s *supervisor) endSession(p *proc) {
 	p.session = nil
 }
 
-// closeInput closes procman's end of p's input once p has exited.
+// closeInput lets go of procman's end of p's input once p has exited.
 func (p *proc) closeInput() {
-	if p.input >= 0 {
-		unix.Close(p.input)
-		p.input = -1
+	p.input.close()
+	p.input = noInput
+}
+
+// An input is procman's end of a running child's stdin. It is either a
+// descriptor of its own, a stdin pipe's write end, which closeInput
+// closes; or the file procman reads the child's output from, a pty's master
+// or (see outputPipe) a socket, which the output's reader owns and closes
+// at EOF. Sharing that file keeps procman at one descriptor per running
+// child: fork copies procman's descriptor table, so each one held costs
+// every later start.
+type input struct {
+	fd     int      // a pipe's write end, or -1
+	shared *os.File // the output's file, or nil
+}
+
+// noInput is the input of a child whose stdin is not procman's: the
+// release phase, a process of `start --attach` (procman's own stdin).
+var noInput = input{fd: -1}
+
+// dup returns a close-on-exec duplicate of the input for a session, or -1
+// when there is none, or when its output has ended (the child closed every
+// descriptor of it, so it reads no input either).
+func (in input) dup() (int, error) {
+	switch {
+	case in.fd >= 0:
+		fd, err := unix.FcntlInt(uintptr(in.fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return -1, os.NewSyscallError("fcntl", err)
+		}
+		return fd, nil
+	case in.shared != nil:
+		fd, err := dupFile(in.shared)
+		if errors.Is(err, os.ErrClosed) {
+			return -1, nil
+		}
+		return fd, err
+	}
+	return -1, nil
+}
+
+// setWindowSize sets the window size of a pty's input; a closed one is
+// left alone.
+func (in input) setWindowSize(cols, rows uint16) {
+	if in.shared == nil {
+		return
+	}
+	if raw, err := in.shared.SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) {
+			unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Col: cols, Row: rows})
+		})
 	}
 }
 
-// inputOf returns, for a child about to start, its stdin and procman's
-// end of it: a new pipe, whose read end the caller closes once the child
-// has started; for a pty, the pty (tty) itself and a duplicate of its
-// master; for the processes of `start --attach`, procman's own stdin and
-// no end (-1).
-func (s *supervisor) inputOf(p *proc, master, tty *os.File) (stdin *os.File, childOnly bool, input int, err error) {
-	if s.cfg.Stdin != nil && p.Name == s.cfg.Attach {
-		return s.cfg.Stdin, false, -1, nil
+// close closes the input's own descriptor, if it has one.
+func (in input) close() {
+	if in.fd >= 0 {
+		unix.Close(in.fd)
 	}
-	if tty != nil {
-		fd, err := dupFile(master)
-		if err != nil {
-			return nil, false, -1, err
-		}
-		return tty, false, fd, nil
+}
+
+// inputOf returns, for a child about to start, its stdin, whether that is
+// a pipe of its own whose read end the caller closes once the child has
+// started, and procman's end of it. out and childOut are the child's output
+// (procman's end and the child's); duplex says that they carry its input
+// too, as a pty and the portable build's socket do. The processes of
+// `start --attach` get procman's own stdin, and no input.
+func (s *supervisor) inputOf(p *proc, out, childOut *os.File, duplex bool) (stdin *os.File, childOnly bool, in input, err error) {
+	switch {
+	case s.cfg.Stdin != nil && p.Name == s.cfg.Attach:
+		return s.cfg.Stdin, false, noInput, nil
+	case duplex:
+		return childOut, false, input{fd: -1, shared: out}, nil
 	}
 	r, w, err := stdinPipe()
 	if err != nil {
-		return nil, false, -1, fmt.Errorf("stdin pipe: %w", err)
+		return nil, false, noInput, fmt.Errorf("stdin pipe: %w", err)
 	}
-	return r, true, w, nil
+	return r, true, input{fd: w}, nil
 }
 
 // stdinPipe returns a pipe for a child's stdin: the read end, blocking as
@@ -374,7 +423,8 @@ func stdinPipe() (r *os.File, w int, err error) {
 }
 
 // dupFile returns a close-on-exec duplicate of f's descriptor without
-// changing f's blocking mode (f.Fd would).
+// changing f's blocking mode (f.Fd would), or os.ErrClosed once f is
+// closed.
 func dupFile(f *os.File) (int, error) {
 	raw, err := f.SyscallConn()
 	if err != nil {
@@ -382,10 +432,10 @@ func dupFile(f *os.File) (int, error) {
 	}
 	fd := -1
 	var dupErr error
-	if err := raw.Control(func(u uintptr) {
+	if raw.Control(func(u uintptr) {
 		fd, dupErr = unix.FcntlInt(u, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
-		return -1, err
+	}) != nil {
+		return -1, os.ErrClosed // the only error Control returns for a file
 	}
 	if dupErr != nil {
 		return -1, os.NewSyscallError("fcntl", dupErr)

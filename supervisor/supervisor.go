@@ -194,15 +194,13 @@ type proc struct {
 	// written, which waits for the drain (or drainWait) so the last line
 	// comes first.
 	drained, reported bool
-	level             int  // stop order: higher levels stop first
-	release           bool // the release phase
-	pty               bool // its output and input are a pty
-	// input is procman's end of its stdin (a pipe's write end or a
-	// duplicate of its pty's master) while it runs, -1 when none.
-	input     int
-	session   *Session    // the client attached to it, or nil
-	stopTimer *time.Timer // a requested stop's grace
-	num       int         // the instance number, from the label
+	level             int         // stop order: higher levels stop first
+	release           bool        // the release phase
+	pty               bool        // its output and input are a pty
+	input             input       // procman's end of its stdin while it runs
+	session           *Session    // the client attached to it, or nil
+	stopTimer         *time.Timer // a requested stop's grace
+	num               int         // the instance number, from the label
 	// foreign: the sockets that listened on its PORT before its last
 	// start, another program's; they do not make it ready.
 	foreign []uint64
@@ -271,7 +269,7 @@ func newSupervisor(cfg Config) *supervisor {
 		s.cfg.Policy.Steady = 10 * time.Second
 	}
 	if cfg.Release != nil {
-		s.procs = append(s.procs, &proc{Process: *cfg.Release, release: true, input: -1})
+		s.procs = append(s.procs, &proc{Process: *cfg.Release, release: true, input: noInput})
 	} else {
 		s.released = true
 	}
@@ -548,10 +546,10 @@ type launch struct {
 	closed func() // call once out is closed
 	spawn  spawn
 	pty    bool
-	// stdin is the child's end of its stdin pipe, closed once it started;
-	// input is procman's end (see proc.input).
+	// stdin is the child's end of its own stdin pipe, closed once it
+	// started; input is procman's end (see proc.input).
 	stdin *os.File
-	input int
+	input input
 }
 
 // startAll starts ps, in batches of startBatch, each forked in one
@@ -607,9 +605,7 @@ func (s *supervisor) startBatch(ps []*proc, before listeners) error {
 		if errs[i] != nil {
 			l.out.Close()
 			l.closed()
-			if l.input >= 0 {
-				unix.Close(l.input)
-			}
+			l.input.close()
 			if firstErr == nil {
 				firstErr = fmt.Errorf("start %s: %w", l.p.Label, errs[i])
 			}
@@ -645,6 +641,7 @@ func (s *supervisor) interrupted() bool {
 // prepare opens p's output pipe (or pty) and says how to fork it.
 func (s *supervisor) prepare(p *proc) (launch, error) {
 	var out, childOut *os.File
+	var duplex bool
 	var err error
 	closed := func() {}
 	sys := &syscall.SysProcAttr{}
@@ -657,13 +654,13 @@ func (s *supervisor) prepare(p *proc) (launch, error) {
 		sys.Setsid, sys.Setctty, sys.Ctty = true, true, 1
 		tty = childOut
 	} else {
-		out, childOut, closed, err = outputPipe()
+		out, childOut, duplex, closed, err = outputPipe()
 		sys.Setpgid = true
 	}
 	if err != nil {
 		return launch{}, err
 	}
-	stdin, own, input, err := s.inputOf(p, out, tty)
+	stdin, own, input, err := s.inputOf(p, out, childOut, tty != nil || duplex)
 	if err != nil {
 		out.Close()
 		childOut.Close()

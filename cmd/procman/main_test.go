@@ -146,6 +146,9 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 //
 //	[procfd]  /proc/PID/fd lists a process's open files (Linux), as holds
 //	          needs
+//	[portable]
+//	          procman is the portable build (-tags procman_portable, or a
+//	          system other than Linux)
 //	[tool:NAME]
 //	          NAME is in PATH; with PROCMAN_REQUIRE_TOOLS set (as .ci/run
 //	          sets it on Linux), a missing NAME is an error, not a skip
@@ -165,6 +168,8 @@ func scriptCondition(cond string) (bool, error) {
 	case "procfd":
 		_, err := os.Stat(fmt.Sprintf("/proc/%d/fd", os.Getpid()))
 		return err == nil, nil
+	case "portable":
+		return portableBuild, nil
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }
