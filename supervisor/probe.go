@@ -18,8 +18,11 @@ import (
 // from probeFirst up to probeMax, and up to probeSlow once no process has
 // started for probeCalm (workers get a PORT too and may never listen).
 // A round asks listeningPorts once for the listening TCP sockets; where
-// it cannot tell (the portable implementation), it connects to each port
-// (dialLoopback). On Linux, listeningPorts asks the kernel (sock_diag over
+// it cannot tell (the portable implementation), it connects to the ports
+// (dialLoopback), each on a backoff of its own from its process's start,
+// so that a round made soon for a new process does not dial again every
+// port dialled a moment ago: starting N processes costs O(N log N) dials,
+// not O(N²). On Linux, listeningPorts asks the kernel (sock_diag over
 // netlink, which walks only the listening hash: tens of microseconds
 // whatever the number of processes or connections), so a server sees no
 // probe connections in its logs, and a listener that was there before the
@@ -37,6 +40,10 @@ type probeTarget struct {
 	port    int
 	since   time.Time
 	foreign []uint64 // sockets that listened on port before the process started
+	// dialAt is when the port is dialled next, dialEvery the time since
+	// the last dial (the portable implementation's backoff).
+	dialAt    time.Time
+	dialEvery time.Duration
 }
 
 // listeners maps a port to the inodes of the sockets that listen on it
@@ -57,7 +64,8 @@ func (l listeners) readyFor(t probeTarget) bool {
 
 type prober struct {
 	s    *supervisor
-	wake chan struct{} // a target was added: probe soon
+	wake chan struct{}       // a target was added: probe soon
+	dial func(port int) bool // dialLoopback; tests count the dials
 
 	mu      sync.Mutex
 	targets map[*proc]probeTarget
@@ -65,7 +73,7 @@ type prober struct {
 }
 
 func newProber(s *supervisor) *prober {
-	pr := &prober{s: s, wake: make(chan struct{}, 1), targets: make(map[*proc]probeTarget)}
+	pr := &prober{s: s, wake: make(chan struct{}, 1), dial: dialLoopback, targets: make(map[*proc]probeTarget)}
 	go pr.loop()
 	return pr
 }
@@ -74,7 +82,8 @@ func newProber(s *supervisor) *prober {
 // It never blocks the owner.
 func (pr *prober) watch(p *proc) {
 	pr.mu.Lock()
-	pr.targets[p] = probeTarget{gen: p.gen, port: p.Port, since: p.started, foreign: p.foreign}
+	pr.targets[p] = probeTarget{gen: p.gen, port: p.Port, since: p.started, foreign: p.foreign,
+		dialAt: p.started.Add(probeFirst), dialEvery: probeFirst}
 	pr.latest = p.started
 	pr.mu.Unlock()
 	select {
@@ -136,8 +145,9 @@ func (pr *prober) round() {
 	}
 	pr.mu.Unlock()
 	listening, known := listeningPorts()
+	now := time.Now()
 	for p, t := range targets {
-		if known && !listening.readyFor(t) || !known && !dialLoopback(t.port) {
+		if known && !listening.readyFor(t) || !known && !pr.dialDue(p, t, now) {
 			continue
 		}
 		pr.forget(p)
@@ -148,6 +158,26 @@ func (pr *prober) round() {
 			return
 		}
 	}
+}
+
+// dialDue dials t's port if it is due at now and reports whether it was
+// accepted; if not, the next dial comes twice as long after this one, up to
+// probeMax.
+func (pr *prober) dialDue(p *proc, t probeTarget, now time.Time) bool {
+	if now.Before(t.dialAt) {
+		return false
+	}
+	if pr.dial(t.port) {
+		return true
+	}
+	t.dialEvery = min(2*t.dialEvery, probeMax)
+	t.dialAt = now.Add(t.dialEvery)
+	pr.mu.Lock()
+	if cur, ok := pr.targets[p]; ok && cur.gen == t.gen {
+		pr.targets[p] = t
+	}
+	pr.mu.Unlock()
+	return false
 }
 
 // becameReady records that p's port accepts connections.
