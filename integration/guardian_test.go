@@ -139,3 +139,42 @@ stdin: sh -c 'echo $$ > stdin.tmp; mv stdin.tmp stdin.pid; exec cat'; true
 	}
 	p.waitFor("the guardian to exit", g.dead)
 }
+
+// procman run has a guardian too: killed with SIGKILL while its command
+// runs, it leaves nothing behind (a shell that forks its command, whose
+// grandchild the parent-death signal would miss); and when the command
+// ends, procman exits with its status and the guardian with it.
+func TestNothingOutlivesAKilledRun(t *testing.T) {
+	t.Run("killed", func(t *testing.T) {
+		p := startIn(t, mode{"subreaper", false}, t.TempDir(), "run", "sh", "-c",
+			`sh -c 'echo $$ > fork.tmp; mv fork.tmp fork.pid; exec sleep 60'; true`)
+		fork := p.proc("fork")
+		g := p.guardian()
+		killLeft(t, fork, g)
+		p.signal(syscall.SIGKILL)
+		<-p.done
+		// The guardian's grace for run is start's default, 5 s.
+		end := time.Now().Add(5*time.Second + 2*time.Second)
+		for !fork.dead() {
+			if time.Now().After(end) {
+				t.Fatalf("the command's grandchild (pid %d) still runs 7 s after procman run was killed", fork.pid)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		p.waitFor("the guardian to exit", g.dead)
+	})
+	t.Run("exits", func(t *testing.T) {
+		p := startIn(t, mode{"subreaper", false}, t.TempDir(), "run", "sh", "-c",
+			`echo $$ > c.tmp; mv c.tmp c.pid; while [ ! -e go ]; do sleep 0.05; done; exit 3`)
+		p.proc("c")
+		g := p.guardian()
+		killLeft(t, g)
+		if err := os.WriteFile(filepath.Join(p.dir, "go"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code := p.wait(); code != 3 {
+			t.Errorf("exit status: want the command's 3, have %d", code)
+		}
+		p.waitFor("the guardian to exit with procman run", g.dead)
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,12 +22,27 @@ type ExecConfig struct {
 	// on it as on procman. The terminal then already delivers SIGINT and
 	// SIGQUIT to the child, so Exec does not forward those two again.
 	Interactive bool
+	// Warn receives a warning (one line, no newline) that does not stop
+	// the command: procman's guardian could not start. Nil drops it.
+	Warn func(msg string)
 }
+
+func (cfg ExecConfig) warn(msg string) {
+	if cfg.Warn != nil {
+		cfg.Warn(msg)
+	}
+}
+
+// execGrace is how long the guardian of a killed `procman run` waits after
+// its SIGTERM before it sends SIGKILL: start's default grace period.
+const execGrace = 5 * time.Second
 
 // Exec runs one command in the foreground, as `procman run` does: procman's
 // stdin, stdout and stderr are the child's; SIGINT, SIGTERM, SIGHUP,
 // SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH are forwarded to it; every other
-// child procman has (orphans, as PID 1) is reaped. It returns the child's
+// child procman has (orphans, as PID 1) is reaped. Unless Interactive (or
+// procman is PID 1), the command runs in a process group of its own that
+// procman's guardian stops if procman is killed. It returns the child's
 // exit code, or 128+N if it died of signal N.
 func Exec(cfg ExecConfig) (int, error) {
 	if len(cfg.Argv) == 0 {
@@ -40,6 +56,18 @@ func Exec(cfg ExecConfig) (int, error) {
 	}
 	r := newReaper()
 	defer r.stop()
+	// A command in a process group of its own has a guardian, as start's
+	// processes do: if procman is killed, the guardian stops the group
+	// (SIGTERM, execGrace, SIGKILL). As PID 1 none is needed, and an
+	// interactive command is in procman's own group, which the guardian
+	// must not signal (it may hold the shell script that ran procman).
+	var g *guardian
+	if !cfg.Interactive && os.Getpid() != 1 {
+		if g, err = startGuardian(r, execGrace); err != nil {
+			cfg.warn(fmt.Sprintf("%v; if procman is killed, the command may outlive it", err))
+		}
+		defer g.bye()
+	}
 	sys := &syscall.SysProcAttr{Setpgid: !cfg.Interactive}
 	pid, err := r.start(spawn{
 		argv:  append([]string{path}, cfg.Argv[1:]...),
@@ -54,6 +82,8 @@ func Exec(cfg ExecConfig) (int, error) {
 	target := -pid // the child's process group
 	if cfg.Interactive {
 		target = pid
+	} else {
+		g.add([]int{pid})
 	}
 	for {
 		select {

@@ -38,6 +38,7 @@ func runAction(c *cli.Context) error {
 	}
 	cfg.Signals = signals
 	cfg.Interactive = isTerminal(os.Stdin)
+	cfg.Warn = func(msg string) { fmt.Fprintf(c.App.ErrWriter, "procman: %s\n", msg) }
 	status, err := supervisor.Exec(cfg)
 	if err != nil {
 		// exec.Error reads `exec: "x": executable file not found in $PATH`;
