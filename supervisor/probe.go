@@ -19,16 +19,19 @@ import (
 // started for probeCalm (workers get a PORT too and may never listen).
 // A round asks listeningPorts once for the listening TCP sockets; where
 // it cannot tell (the portable implementation), it connects to the ports
-// (dialLoopback), each on a backoff of its own from its process's start,
-// so that a round made soon for a new process does not dial again every
-// port dialled a moment ago: starting N processes costs O(N log N) dials,
-// not O(N²). On Linux, listeningPorts asks the kernel (sock_diag over
+// (dialLoopback), each on a backoff of its own from dialFirst after its
+// process's start, so that a round made soon for a new process does not
+// dial again every port dialled a moment ago (a start of N processes
+// dialled O(N²) times), and a process that has only just been forked is
+// not dialled at all: each dial costs the app's CPU, a few system calls
+// and a refused or accepted connection. On Linux, listeningPorts asks the kernel (sock_diag over
 // netlink, which walks only the listening hash: tens of microseconds
 // whatever the number of processes or connections), so a server sees no
 // probe connections in its logs, and a listener that was there before the
 // process started (another program's) is told apart from its own.
 const (
 	probeFirst = 10 * time.Millisecond
+	dialFirst  = 50 * time.Millisecond
 	probeMax   = time.Second
 	probeSlow  = 5 * time.Second
 	probeCalm  = 30 * time.Second
@@ -83,7 +86,7 @@ func newProber(s *supervisor) *prober {
 func (pr *prober) watch(p *proc) {
 	pr.mu.Lock()
 	pr.targets[p] = probeTarget{gen: p.gen, port: p.Port, since: p.started, foreign: p.foreign,
-		dialAt: p.started.Add(probeFirst), dialEvery: probeFirst}
+		dialAt: p.started.Add(dialFirst), dialEvery: dialFirst}
 	pr.latest = p.started
 	pr.mu.Unlock()
 	select {

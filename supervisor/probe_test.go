@@ -55,7 +55,7 @@ func TestDialBackoff(t *testing.T) {
 		return false
 	}}
 	p := &proc{gen: 3, Process: Process{Port: 5000}}
-	pr.targets[p] = probeTarget{gen: 3, port: 5000, since: start, dialAt: start.Add(probeFirst), dialEvery: probeFirst}
+	pr.targets[p] = probeTarget{gen: 3, port: 5000, since: start, dialAt: start.Add(dialFirst), dialEvery: dialFirst}
 	// A round every 5 ms for 10 s, as if processes kept starting.
 	for at = 0; at <= 10*time.Second; at += 5 * time.Millisecond {
 		if pr.dialDue(p, pr.targets[p], start.Add(at)) {
@@ -63,8 +63,8 @@ func TestDialBackoff(t *testing.T) {
 		}
 	}
 	ms := time.Millisecond
-	want := []time.Duration{10 * ms, 30 * ms, 70 * ms, 150 * ms, 310 * ms, 630 * ms, 1270 * ms, 2270 * ms}
-	for next := 3270 * ms; next <= 10*time.Second; next += time.Second {
+	want := []time.Duration{50 * ms, 150 * ms, 350 * ms, 750 * ms, 1550 * ms, 2550 * ms}
+	for next := 3550 * ms; next <= 10*time.Second; next += time.Second {
 		want = append(want, next)
 	}
 	if !slices.Equal(dials, want) {
