@@ -57,10 +57,10 @@ var newAccelerator func(m *Mux) accelerator
 // Copy reads r until EOF and writes its lines under label (see the package
 // comment). EIO, which a pty master returns once the slave side is closed,
 // counts as EOF, as does ECONNRESET, which a socket returns once its other
-// end was closed with input left unread. Pending output of r (a last line without newline) is added
-// to the stream before Copy returns. A failing writer does not stop Copy: it
-// keeps reading and discarding. r must stay open until Copy returns; Copy
-// does not close it. r's blocking mode may be changed while Copy runs (a
+// end was closed with input left unread. Pending output of r (a last line
+// without newline) is added to the stream before Copy returns. A failing
+// writer does not stop Copy: it keeps reading and discarding. r must stay
+// open until Copy returns; Copy does not close it. r's blocking mode may be changed while Copy runs (a
 // blocking r is made non-blocking for an epoll loop, a non-blocking r that
 // the runtime's poller cannot wait for is made blocking) and is restored
 // before Copy returns. Each child needs its own goroutine running Copy;

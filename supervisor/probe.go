@@ -24,11 +24,12 @@ import (
 // dial again every port dialled a moment ago (a start of N processes
 // dialled O(N²) times), and a process that has only just been forked is
 // not dialled at all: each dial costs the app's CPU, a few system calls
-// and a refused or accepted connection. On Linux, listeningPorts asks the kernel (sock_diag over
-// netlink, which walks only the listening hash: tens of microseconds
-// whatever the number of processes or connections), so a server sees no
-// probe connections in its logs, and a listener that was there before the
-// process started (another program's) is told apart from its own.
+// and a refused or accepted connection. On Linux, listeningPorts asks the
+// kernel (sock_diag over netlink, which walks only the listening hash: tens
+// of microseconds whatever the number of processes or connections), so a
+// server sees no probe connections in its logs, and a listener that was
+// there before the process started (another program's) is told apart from
+// its own.
 const (
 	probeFirst = 10 * time.Millisecond
 	dialFirst  = 50 * time.Millisecond
