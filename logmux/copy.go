@@ -60,10 +60,10 @@ var newAccelerator func(m *Mux) accelerator
 // end was closed with input left unread. Pending output of r (a last line
 // without newline) is added to the stream before Copy returns. A failing
 // writer does not stop Copy: it keeps reading and discarding. r must stay
-// open until Copy returns; Copy does not close it. r's blocking mode may be changed while Copy runs (a
-// blocking r is made non-blocking for an epoll loop, a non-blocking r that
-// the runtime's poller cannot wait for is made blocking) and is restored
-// before Copy returns. Each child needs its own goroutine running Copy;
+// open until Copy returns; Copy does not close it. r's blocking mode may
+// be changed while Copy runs (a blocking r is made non-blocking for an
+// epoll loop, a non-blocking r that the runtime's poller cannot wait for is
+// made blocking) and is restored before Copy returns. Each child needs its own goroutine running Copy;
 // while the child is idle, that goroutine holds no read buffer, or a small
 // one for a file the runtime's poller cannot wait for.
 func (m *Mux) Copy(label string, pid int, r *os.File) error {
